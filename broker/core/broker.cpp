@@ -1,0 +1,58 @@
+#include "broker/core/broker.hpp"
+
+#include "broker/core/broker_impl.hpp"
+
+namespace flock::core {
+
+broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
+    : config(std::move(cfg)),
+      executor(ex),
+      clock(clk),
+      started(clk.now()),
+      stats(ex.worker_count()),
+      timed(ex.worker_count()) {}
+
+broker::broker(broker_config config, ports::executor& executor, ports::clock& clock)
+    : impl_(std::make_unique<impl>(std::move(config), executor, clock)) {}
+
+broker::~broker() = default;
+
+const broker_config& broker::config() const { return impl_->config; }
+
+void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
+
+void broker::impl::on_tick(ports::worker_id w) {
+  const auto now = this->now();
+  // Offline sessions of this worker: delayed wills and expiry.
+  std::vector<std::shared_ptr<session>> due;
+  for (auto it = timed[w].begin(); it != timed[w].end();) {
+    session& s = *it->first;
+    if (s.ended() || s.online() || s.owner() != w) {
+      it = timed[w].erase(it);
+      continue;
+    }
+    if ((s.will() && s.will()->due <= now) || (s.expires_at() && *s.expires_at() <= now)) due.push_back(it->second);
+    ++it;
+  }
+  for (auto& s : due) {
+    if (s->will() && s->will()->due <= now) {
+      message_ptr msg = s->will()->msg;
+      s->will().reset();
+      publish(msg);
+    }
+    if (s->expires_at() && *s->expires_at() <= now) end_session(s);
+    else if (!s->will() && !s->expires_at()) timed[w].erase(s.get());
+  }
+  if (w == 0) {
+    {
+      std::unique_lock lock(retained_mutex);
+      retained.erase_expired(now);
+    }
+    if (config.sys_interval.count() > 0 && (last_sys == ports::time_point{} || now - last_sys >= config.sys_interval)) {
+      last_sys = now;
+      publish_sys();
+    }
+  }
+}
+
+}  // namespace flock::core

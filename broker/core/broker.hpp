@@ -1,0 +1,31 @@
+#pragma once
+// The broker core: session directory, subscription and retained indexes,
+// routing of publishes to sessions across workers, wills, $SYS. Knows nothing
+// of Asio, gRPC or RocksDB: it reaches threads through ports::executor.
+// One instance per process, shared by every worker; lives until shutdown.
+#include <memory>
+
+#include "broker/core/broker_config.hpp"
+#include "broker/ports/clock.hpp"
+#include "broker/ports/executor.hpp"
+
+namespace flock::core {
+
+class broker {
+ public:
+  broker(broker_config config, ports::executor& executor, ports::clock& clock);
+  ~broker();
+
+  // Once a second on every worker: will delays, session expiry, $SYS (worker 0).
+  void on_tick(ports::worker_id worker);
+
+  const broker_config& config() const;
+
+  struct impl;
+  impl& internals() { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace flock::core

@@ -1,0 +1,88 @@
+#pragma once
+// The inside of core::broker, shared by the core's .cpp files and the protocol
+// machine (which calls connect/subscribe/publish on it).
+//
+// Threading: the directory, the subscription index and the retained index are
+// shared by all workers behind their own locks, each held only for a lookup
+// or an update, never across I/O or a call into a session. Sessions are
+// reached through their owner worker (see session.hpp). `timed_` and the stats
+// blocks are per worker.
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/core/broker.hpp"
+#include "broker/core/delivery.hpp"
+#include "broker/core/message.hpp"
+#include "broker/core/retained_index.hpp"
+#include "broker/core/session.hpp"
+#include "broker/core/stats.hpp"
+#include "broker/core/subscription_index.hpp"
+
+namespace flock::core {
+
+struct broker::impl {
+  impl(broker_config cfg, ports::executor& ex, ports::clock& clk);
+
+  broker_config config;
+  ports::executor& executor;
+  ports::clock& clock;
+  const ports::time_point started;
+  std::vector<worker_stats> stats;  // one per worker
+  std::atomic<std::int64_t> clients_connected{0};
+  std::atomic<std::int64_t> clients_maximum{0};
+
+  ports::worker_id current() const { return executor.current_worker(); }
+  worker_stats& my_stats() { return stats[current()]; }
+  ports::time_point now() const { return clock.now(); }
+
+  // --- sessions (session_directory.cpp) ---
+  // Finds, resumes or creates the session for `client_id` and hands it to
+  // `requester` on the calling worker (at once, or after a takeover on
+  // another worker). Expiry 0 with clean_start=false still resumes.
+  void open_session(const std::string& client_id, bool clean_start, std::weak_ptr<session_requester> requester);
+  // The connection attached to `s` went away (called on s's owner).
+  void on_session_detached(const std::shared_ptr<session>& s, std::optional<message_ptr> will,
+                           std::uint32_t will_delay);
+  // Ends a session: drops subscriptions, queue, in-flight; publishes a pending will.
+  void end_session(const std::shared_ptr<session>& s);
+  // Runs `fn` on s's owner worker (now, if that is the caller), following moves.
+  void run_on_owner(std::shared_ptr<session> s, std::function<void(const std::shared_ptr<session>&)> fn);
+  std::size_t session_count();
+
+  // --- subscriptions (subscriptions.cpp) ---
+  // Returns true if the subscription is new for this session.
+  bool subscribe(const std::shared_ptr<session>& s, const std::string& filter, const subscription_options& opts);
+  bool unsubscribe(const std::shared_ptr<session>& s, const std::string& filter);
+  std::vector<message_ptr> retained_for(std::string_view filter);
+  std::size_t subscription_count();
+
+  // --- routing (router.cpp) ---
+  // Stores/clears a retained message, then routes. Returns the number of
+  // sessions the message was routed to.
+  std::size_t publish(const message_ptr& msg);
+  std::size_t route(const message_ptr& msg);
+
+  // --- timers and $SYS (broker.cpp) ---
+  void on_tick(ports::worker_id w);
+  void publish_sys();
+  void watch(const std::shared_ptr<session>& s);  // has an expiry or a delayed will
+
+  std::mutex directory_mutex;
+  std::unordered_map<std::string, std::shared_ptr<session>> directory;
+
+  std::shared_mutex index_mutex;
+  subscription_index index;
+
+  std::shared_mutex retained_mutex;
+  retained_index retained;
+
+  // Per worker: offline sessions with an expiry or a delayed will pending.
+  std::vector<std::unordered_map<session*, std::shared_ptr<session>>> timed;
+  ports::time_point last_sys{};
+};
+
+}  // namespace flock::core

@@ -1,0 +1,109 @@
+#pragma once
+// A client's session: subscriptions, queued messages, outgoing in-flight QoS
+// 1/2 messages, incoming QoS 2 packet ids, the delayed will, and expiry.
+//
+// Threading: a session is owned by exactly one worker at a time (`owner()`),
+// and only that worker touches the fields below. It moves to another worker
+// only when a client resumes it there (broker::impl::takeover). Anyone else
+// reaches it by posting to the owner; a task that arrives after a move
+// re-posts itself to the new owner.
+// Lifetime: shared by the directory, the subscription index and queued tasks;
+// `ended()` sessions drop everything delivered to them.
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "broker/core/delivery.hpp"
+#include "broker/core/subscription_index.hpp"
+#include "broker/ports/clock.hpp"
+#include "broker/ports/executor.hpp"
+
+namespace flock::core {
+
+struct broker_config;
+struct worker_stats;
+
+class session {
+ public:
+  session(std::string client_id, ports::worker_id owner, const broker_config& config);
+
+  const std::string& client_id() const { return client_id_; }
+  ports::worker_id owner() const { return owner_.load(std::memory_order_acquire); }
+  void set_owner(ports::worker_id w) { owner_.store(w, std::memory_order_release); }
+  // Read from any thread (shared-subscription member choice prefers online ones).
+  bool online() const { return online_.load(std::memory_order_relaxed); }
+  // Latest connection that claimed this session; older claims give way.
+  std::uint64_t claim() const { return claim_.load(std::memory_order_acquire); }
+  std::uint64_t new_claim() { return claim_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+
+  // --- owner-thread only below ---
+  bool ended() const { return ended_; }
+  void mark_ended() { ended_ = true; }
+
+  // Attaches a connection and resends in-flight messages (DUP) and PUBRELs,
+  // then drains the queue. Clears the delayed will (resumed in time).
+  void attach(session_sink* sink, worker_stats& stats);
+  void detach();
+  session_sink* sink() const { return sink_; }
+
+  // Queues or sends one delivery. Counts drops in `stats`.
+  void deliver(delivery d, ports::time_point now, worker_stats& stats);
+  // Sends queued messages while the window and the transport allow.
+  void pump(ports::time_point now, worker_stats& stats);
+
+  // Acks from the client. Return false when the packet id is unknown.
+  bool on_puback(std::uint16_t id);
+  bool on_pubrec(std::uint16_t id, bool failed);
+  bool on_pubcomp(std::uint16_t id);
+  std::size_t inflight_count() const { return inflight_.size(); }
+  std::size_t queued_count() const { return queue_.size(); }
+
+  // Incoming QoS 2: ids received and PUBREC'd, waiting for PUBREL.
+  std::unordered_set<std::uint16_t>& incoming_qos2() { return incoming_qos2_; }
+
+  // Subscriptions by filter (as the client wrote it, $share/ included).
+  std::map<std::string, subscription_options, std::less<>>& subscriptions() { return subscriptions_; }
+
+  // Expiry: seconds after disconnect; 0 = ends with the connection.
+  std::uint32_t expiry_interval() const { return expiry_interval_; }
+  void set_expiry_interval(std::uint32_t s) { expiry_interval_ = s; }
+  std::optional<ports::time_point> expires_at() const { return expires_at_; }
+  void set_expires_at(std::optional<ports::time_point> t) { expires_at_ = t; }
+
+  // A will waiting for its delay (or for the session to end).
+  struct pending_will {
+    message_ptr msg;
+    ports::time_point due;
+  };
+  std::optional<pending_will>& will() { return will_; }
+
+ private:
+  void enqueue(delivery d, worker_stats& stats);
+  bool send_now(delivery& d, ports::time_point now, worker_stats& stats);
+  std::uint16_t next_packet_id();
+
+  const std::string client_id_;
+  const broker_config& config_;
+  std::atomic<ports::worker_id> owner_;
+  std::atomic<bool> online_{false};
+  std::atomic<std::uint64_t> claim_{0};
+
+  bool ended_ = false;
+  session_sink* sink_ = nullptr;
+  std::deque<delivery> queue_;
+  // In send order; the map is small (bounded by the in-flight window).
+  std::deque<inflight_message> inflight_;
+  std::unordered_set<std::uint16_t> incoming_qos2_;
+  std::map<std::string, subscription_options, std::less<>> subscriptions_;
+  std::uint16_t last_packet_id_ = 0;
+  std::uint32_t expiry_interval_ = 0;
+  std::optional<ports::time_point> expires_at_;
+  std::optional<pending_will> will_;
+};
+
+}  // namespace flock::core

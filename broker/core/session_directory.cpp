@@ -1,0 +1,119 @@
+// Session directory: one session per client id, resumed, taken over, expired.
+#include "broker/core/broker_impl.hpp"
+
+namespace flock::core {
+
+void broker::impl::run_on_owner(std::shared_ptr<session> s,
+                                std::function<void(const std::shared_ptr<session>&)> fn) {
+  ports::worker_id owner = s->owner();
+  if (owner == current()) {
+    fn(s);
+    return;
+  }
+  // The session may move again before the task runs: re-check there.
+  executor.post(owner, [this, s = std::move(s), fn = std::move(fn)]() mutable { run_on_owner(std::move(s), std::move(fn)); });
+}
+
+void broker::impl::open_session(const std::string& client_id, bool clean_start,
+                                std::weak_ptr<session_requester> requester) {
+  const ports::worker_id here = current();
+  std::shared_ptr<session> existing;
+  std::shared_ptr<session> fresh;
+  {
+    std::lock_guard lock(directory_mutex);
+    auto it = directory.find(client_id);
+    if (it != directory.end()) existing = it->second;
+    if (!existing || clean_start) {
+      fresh = std::make_shared<session>(client_id, here, config);
+      directory[client_id] = fresh;
+    } else {
+      existing->new_claim();
+    }
+  }
+
+  if (fresh) {
+    if (existing) {
+      // Clean start: the old session ends; its connection (if any) is kicked.
+      run_on_owner(existing, [this](const std::shared_ptr<session>& old) {
+        if (old->ended()) return;
+        if (old->sink()) old->sink()->take_over();
+        end_session(old);
+      });
+    }
+    if (auto r = requester.lock()) r->on_session_ready(fresh, false);
+    return;
+  }
+
+  const std::uint64_t claim = existing->claim();
+  run_on_owner(existing, [this, here, claim, client_id, requester](const std::shared_ptr<session>& s) {
+    if (!s->ended() && s->sink()) s->sink()->take_over();  // detaches the old connection, handles its will
+    if (s->ended()) {
+      // Expired on the way, or ended with the connection we just kicked
+      // (session expiry 0): start over with a new session.
+      executor.post(here, [this, client_id, requester] { open_session(client_id, false, requester); });
+      return;
+    }
+    if (s->claim() != claim) return;  // a newer connection claimed it meanwhile and will win
+    s->set_owner(here);
+    executor.post(here, [this, s, requester] {
+      if (s->owner() != current() || s->ended()) return;
+      if (auto r = requester.lock()) {
+        r->on_session_ready(s, true);
+      } else {
+        // The new connection went away before it got its session: it is
+        // simply offline now, on this worker.
+        on_session_detached(s, std::nullopt, 0);
+      }
+    });
+  });
+}
+
+void broker::impl::on_session_detached(const std::shared_ptr<session>& s, std::optional<message_ptr> will,
+                                       std::uint32_t will_delay) {
+  s->detach();
+  const auto now = this->now();
+  if (will) {
+    if (will_delay == 0 || s->expiry_interval() == 0) {
+      publish(*will);
+    } else {
+      s->will() = session::pending_will{*will, now + std::chrono::seconds(will_delay)};
+    }
+  }
+  if (s->expiry_interval() == 0) {
+    end_session(s);
+    return;
+  }
+  if (s->expiry_interval() != 0xFFFFFFFF) s->set_expires_at(now + std::chrono::seconds(s->expiry_interval()));
+  watch(s);
+}
+
+void broker::impl::end_session(const std::shared_ptr<session>& s) {
+  if (s->ended()) return;
+  s->mark_ended();
+  {
+    std::lock_guard lock(directory_mutex);
+    auto it = directory.find(s->client_id());
+    if (it != directory.end() && it->second == s) directory.erase(it);
+  }
+  {
+    std::unique_lock lock(index_mutex);
+    for (const auto& [filter, opts] : s->subscriptions()) index.remove(filter, s.get());
+  }
+  s->subscriptions().clear();
+  if (auto& w = s->will()) {
+    // The session ends before the will delay: the will goes now (MQTT 5 3.1.3.2.2).
+    message_ptr msg = w->msg;
+    w.reset();
+    publish(msg);
+  }
+  timed[current()].erase(s.get());
+}
+
+std::size_t broker::impl::session_count() {
+  std::lock_guard lock(directory_mutex);
+  return directory.size();
+}
+
+void broker::impl::watch(const std::shared_ptr<session>& s) { timed[current()].emplace(s.get(), s); }
+
+}  // namespace flock::core

@@ -1,0 +1,107 @@
+// PUBLISH from the client, the QoS acknowledgements in both directions, and DISCONNECT.
+#include "broker/codec/topic.hpp"
+#include "broker/protocol/machine_impl.hpp"
+
+namespace flock::protocol {
+
+void connection_machine::impl::handle_publish(codec::publish& p) {
+  if (p.qos > config_.maximum_qos) return violation(codec::rc::qos_not_supported, "QoS not supported");
+  if (p.retain && !config_.retain_available) return violation(codec::rc::retain_not_supported, "retain not supported");
+
+  if (p.props.topic_alias) {
+    std::uint16_t alias = *p.props.topic_alias;
+    if (alias == 0 || alias > config_.topic_alias_maximum)
+      return violation(codec::rc::topic_alias_invalid, "topic alias out of range");
+    if (!p.topic.empty()) {
+      inbound_aliases_[alias] = p.topic;
+    } else {
+      auto it = inbound_aliases_.find(alias);
+      if (it == inbound_aliases_.end()) return violation(codec::rc::protocol_error, "unknown topic alias");
+      p.topic = it->second;
+    }
+  }
+  if (!codec::valid_topic_name(p.topic)) return violation(codec::rc::topic_name_invalid, "invalid topic name");
+
+  auto& incoming = session_->incoming_qos2();
+  if (p.qos == 2 && incoming.count(p.packet_id)) {
+    // A resend of a message we already have: acknowledge, never deliver twice.
+    send(codec::pub_response{codec::packet_type::pubrec, p.packet_id, 0, {}});
+    return;
+  }
+  if (p.qos == 2 && incoming.size() >= config_.receive_maximum)
+    return violation(codec::rc::receive_maximum_exceeded, "receive maximum exceeded");
+
+  stats().add(stats().publish_received);
+  if (v5() && p.props.payload_format_indicator.value_or(0) == 1 && !codec::valid_utf8(p.payload)) {
+    // The payload says it is UTF-8 but is not: refuse it (MQTT 5 3.3.2.3.2).
+    if (p.qos == 1) send(codec::pub_response{codec::packet_type::puback, p.packet_id, codec::rc::payload_format_invalid, {}});
+    if (p.qos == 2) send(codec::pub_response{codec::packet_type::pubrec, p.packet_id, codec::rc::payload_format_invalid, {}});
+    return;
+  }
+
+  auto m = std::make_shared<core::message>();
+  m->topic = std::move(p.topic);
+  m->payload = std::move(p.payload);
+  m->qos = p.qos;
+  m->retain = p.retain;
+  m->publisher = client_id_;
+  if (p.props.message_expiry_interval)
+    m->expires_at = broker_.now() + std::chrono::seconds(*p.props.message_expiry_interval);
+  m->props = std::move(p.props);
+  m->props.topic_alias.reset();
+  m->props.message_expiry_interval.reset();
+  m->props.subscription_identifiers.clear();
+
+  std::size_t routed = broker_.publish(m);
+  std::uint8_t reason = (routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;
+  if (p.qos == 1) {
+    send(codec::pub_response{codec::packet_type::puback, p.packet_id, reason, {}});
+  } else if (p.qos == 2) {
+    incoming.insert(p.packet_id);
+    send(codec::pub_response{codec::packet_type::pubrec, p.packet_id, reason, {}});
+  }
+}
+
+void connection_machine::impl::handle_ack(const codec::pub_response& r) {
+  const auto now = broker_.now();
+  switch (r.type) {
+    case codec::packet_type::puback:
+      session_->on_puback(r.packet_id);
+      break;
+    case codec::packet_type::pubrec:
+      if (!session_->on_pubrec(r.packet_id, r.reason_code >= 0x80) && r.reason_code < 0x80) {
+        // Unknown id: still answer so the client can finish its flow.
+        send(codec::pub_response{codec::packet_type::pubrel, r.packet_id,
+                                 v5() ? codec::rc::packet_identifier_not_found : std::uint8_t{0}, {}});
+      }
+      break;
+    case codec::packet_type::pubrel: {
+      bool known = session_->incoming_qos2().erase(r.packet_id) > 0;
+      std::uint8_t reason = (known || !v5()) ? codec::rc::success : codec::rc::packet_identifier_not_found;
+      send(codec::pub_response{codec::packet_type::pubcomp, r.packet_id, reason, {}});
+      return;
+    }
+    case codec::packet_type::pubcomp:
+      session_->on_pubcomp(r.packet_id);
+      break;
+    default:
+      return;
+  }
+  session_->pump(now, stats());  // the window has room again
+}
+
+void connection_machine::impl::handle_disconnect(const codec::disconnect& d) {
+  if (v5() && d.props.session_expiry_interval) {
+    // MQTT 5 3.14.2.2.2: a session that was to end with the connection cannot be
+    // made persistent at DISCONNECT.
+    if (session_expiry_ == 0 && *d.props.session_expiry_interval != 0)
+      return violation(codec::rc::protocol_error, "session expiry set at DISCONNECT after 0 at CONNECT");
+    session_expiry_ = std::min(*d.props.session_expiry_interval, config_.max_session_expiry);
+    session_->set_expiry_interval(session_expiry_);
+  }
+  // Normal DISCONNECT discards the will; v5 reason 0x04 asks for it.
+  if (!(v5() && d.reason_code == codec::rc::disconnect_with_will)) will_.reset();
+  close_quietly();
+}
+
+}  // namespace flock::protocol

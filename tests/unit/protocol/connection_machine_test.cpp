@@ -1,0 +1,353 @@
+// Protocol flows driven through connection machines with fake transports,
+// a manual executor (2 workers) and a manual clock.
+#include <gtest/gtest.h>
+
+#include "broker/codec/reason_code.hpp"
+#include "tests/unit/protocol/harness.hpp"
+
+using namespace flock;
+using namespace flock::testing;
+using codec::protocol_version;
+using v = codec::protocol_version;
+
+namespace {
+
+struct machine_test : ::testing::Test {
+  manual_executor ex{2};
+  manual_clock clk;
+  core::broker_config cfg = [] {
+    core::broker_config c;
+    c.sys_interval = std::chrono::seconds(0);
+    return c;
+  }();
+  std::unique_ptr<core::broker> broker = std::make_unique<core::broker>(cfg, ex, clk);
+
+  std::unique_ptr<client> connect(const std::string& id, protocol_version ver, ports::worker_id w = 0,
+                                  bool clean = true, std::uint32_t expiry = 0, bool* present = nullptr) {
+    auto c = std::make_unique<client>(*broker, ex, w, ver);
+    auto pkt = connect_packet(id, ver, clean);
+    if (expiry) pkt.props.session_expiry_interval = expiry;
+    c->send(pkt);
+    auto acks = c->received_of<codec::connack>();
+    EXPECT_EQ(acks.size(), 1u);
+    if (!acks.empty()) {
+      EXPECT_EQ(acks[0].reason_code, 0);
+      if (present) *present = acks[0].session_present;
+    }
+    return c;
+  }
+  void subscribe(client& c, const std::string& filter, std::uint8_t qos, std::uint32_t id = 0) {
+    codec::subscribe s;
+    s.packet_id = 1;
+    s.topics.push_back({filter, qos, false, false, 0});
+    if (id) s.props.subscription_identifiers.push_back(id);
+    c.send(s);
+    auto acks = c.received_of<codec::suback>();
+    ASSERT_EQ(acks.size(), 1u);
+    ASSERT_EQ(acks[0].reason_codes.size(), 1u);
+    ASSERT_EQ(acks[0].reason_codes[0], qos);
+  }
+  static codec::publish pub(std::string topic, std::string payload, std::uint8_t qos = 0, std::uint16_t id = 0,
+                            bool retain = false) {
+    codec::publish p;
+    p.topic = std::move(topic);
+    p.payload = std::move(payload);
+    p.qos = qos;
+    p.packet_id = id;
+    p.retain = retain;
+    return p;
+  }
+};
+
+TEST_F(machine_test, qos0_publish_reaches_subscriber_on_another_worker) {
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "a/+", 0);
+  auto pubc = connect("pub", v::v311, 0);
+  pubc->send(pub("a/b", "hello"));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "a/b");
+  EXPECT_EQ(got[0].payload, "hello");
+  EXPECT_FALSE(got[0].retain);
+}
+
+TEST_F(machine_test, qos1_publish_is_acked_and_delivered_with_packet_id) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "t", 1);
+  auto pubc = connect("pub", v::v5, 0);
+  pubc->send(pub("t", "x", 1, 7));
+  auto acks = pubc->received_of<codec::pub_response>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].type, codec::packet_type::puback);
+  EXPECT_EQ(acks[0].packet_id, 7);
+  EXPECT_EQ(acks[0].reason_code, 0);
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 1);
+  EXPECT_NE(got[0].packet_id, 0);
+}
+
+TEST_F(machine_test, qos1_with_no_subscribers_answers_0x10_in_v5) {
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("nobody", "x", 1, 3));
+  auto acks = pubc->received_of<codec::pub_response>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason_code, codec::rc::no_matching_subscribers);
+}
+
+TEST_F(machine_test, qos2_duplicate_before_pubrel_is_delivered_once) {
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "t", 2);
+  auto pubc = connect("pub", v::v311);
+  pubc->send(pub("t", "once", 2, 9));
+  auto dup = pub("t", "once", 2, 9);
+  dup.dup = true;
+  pubc->send(dup);
+  auto recs = pubc->received_of<codec::pub_response>();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].type, codec::packet_type::pubrec);
+  pubc->send(codec::pub_response{codec::packet_type::pubrel, 9, 0, {}});
+  auto comps = pubc->received_of<codec::pub_response>();
+  ASSERT_EQ(comps.size(), 1u);
+  EXPECT_EQ(comps[0].type, codec::packet_type::pubcomp);
+  EXPECT_EQ(sub->received_of<codec::publish>().size(), 1u);
+}
+
+TEST_F(machine_test, qos2_outgoing_flow_sends_pubrel_after_pubrec) {
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "t", 2);
+  auto pubc = connect("pub", v::v311);
+  pubc->send(pub("t", "m", 2, 1));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  sub->send(codec::pub_response{codec::packet_type::pubrec, got[0].packet_id, 0, {}});
+  auto rels = sub->received_of<codec::pub_response>();
+  ASSERT_EQ(rels.size(), 1u);
+  EXPECT_EQ(rels[0].type, codec::packet_type::pubrel);
+  EXPECT_EQ(rels[0].packet_id, got[0].packet_id);
+}
+
+TEST_F(machine_test, persistent_session_resumes_with_dup_and_queued_messages) {
+  auto sub = connect("s", v::v311, 0, false);
+  subscribe(*sub, "q", 1);
+  auto pubc = connect("pub", v::v311, 1);
+  pubc->send(pub("q", "1", 1, 1));
+  auto first = sub->received_of<codec::publish>();
+  ASSERT_EQ(first.size(), 1u);
+  sub->drop();  // unacknowledged: must come back with DUP
+  pubc->send(pub("q", "2", 1, 2));  // queued while offline
+
+  bool present = false;
+  auto again = connect("s", v::v311, 1, false, 0, &present);
+  EXPECT_TRUE(present);
+  auto got = again->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].payload, "1");
+  EXPECT_TRUE(got[0].dup);
+  EXPECT_EQ(got[0].packet_id, first[0].packet_id);
+  EXPECT_EQ(got[1].payload, "2");
+  EXPECT_FALSE(got[1].dup);
+}
+
+TEST_F(machine_test, no_redelivery_on_the_same_connection) {
+  auto sub = connect("s", v::v311, 0, false);
+  subscribe(*sub, "q", 1);
+  auto pubc = connect("pub", v::v311, 1);
+  pubc->send(pub("q", "1", 1, 1));
+  EXPECT_EQ(sub->received_of<codec::publish>().size(), 1u);
+  clk.advance(std::chrono::seconds(30));
+  sub->tick(clk.now());
+  EXPECT_TRUE(sub->received_of<codec::publish>().empty());
+}
+
+TEST_F(machine_test, second_connection_with_same_id_kicks_the_first_with_0x8e) {
+  auto first = connect("dup", v::v5, 0);
+  auto second = connect("dup", v::v5, 1);
+  auto discs = first->received_of<codec::disconnect>();
+  ASSERT_EQ(discs.size(), 1u);
+  EXPECT_EQ(discs[0].reason_code, codec::rc::session_taken_over);
+  EXPECT_TRUE(first->io.closed());
+  EXPECT_FALSE(second->io.closed());
+}
+
+TEST_F(machine_test, retained_message_is_sent_on_subscribe_and_cleared_by_empty_payload) {
+  auto pubc = connect("pub", v::v311);
+  pubc->send(pub("r", "keep", 0, 0, true));
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "r", 0);
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].retain);
+  EXPECT_EQ(got[0].payload, "keep");
+
+  pubc->send(pub("r", "", 0, 0, true));
+  auto late = connect("late", v::v311, 1);
+  subscribe(*late, "r", 0);
+  EXPECT_TRUE(late->received_of<codec::publish>().empty());
+}
+
+TEST_F(machine_test, will_is_published_on_abrupt_close_but_not_after_disconnect) {
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "will/#", 0);
+  for (bool graceful : {false, true}) {
+    auto c = std::make_unique<client>(*broker, ex, 0, v::v311);
+    auto pkt = connect_packet(graceful ? "g" : "a", v::v311);
+    pkt.will = codec::will_message{"will/x", graceful ? "graceful" : "abrupt", 0, false, {}};
+    c->send(pkt);
+    if (graceful) c->send(codec::disconnect{});
+    c->drop();
+  }
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "abrupt");
+}
+
+TEST_F(machine_test, keepalive_timeout_closes_and_publishes_will) {
+  auto sub = connect("sub", v::v311, 1);
+  subscribe(*sub, "w", 0);
+  auto c = std::make_unique<client>(*broker, ex, 0, v::v5);
+  auto pkt = connect_packet("ka", v::v5, true, 2);
+  pkt.will = codec::will_message{"w", "gone", 0, false, {}};
+  c->send(pkt);
+  clk.advance(std::chrono::milliseconds(2900));
+  c->tick(clk.now());
+  EXPECT_FALSE(c->io.closed());
+  clk.advance(std::chrono::milliseconds(200));
+  c->tick(clk.now());
+  EXPECT_TRUE(c->io.closed());
+  auto discs = c->received_of<codec::disconnect>();
+  ASSERT_EQ(discs.size(), 1u);
+  EXPECT_EQ(discs[0].reason_code, codec::rc::keep_alive_timeout);
+  EXPECT_EQ(sub->received_of<codec::publish>().size(), 1u);
+}
+
+TEST_F(machine_test, overlapping_subscriptions_give_one_copy_with_all_identifiers) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "a/+", 1, 11);
+  subscribe(*sub, "a/#", 0, 22);
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("a/b", "x", 1, 1));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 1);
+  auto ids = got[0].props.subscription_identifiers;
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{11, 22}));
+}
+
+TEST_F(machine_test, receive_maximum_exceeded_gets_disconnect_0x93) {
+  cfg.receive_maximum = 2;
+  broker = std::make_unique<core::broker>(cfg, ex, clk);
+  auto c = connect("p", v::v5);
+  c->send(pub("t", "1", 2, 1));
+  c->send(pub("t", "2", 2, 2));
+  EXPECT_FALSE(c->io.closed());
+  c->send(pub("t", "3", 2, 3));
+  EXPECT_TRUE(c->io.closed());
+  auto discs = c->received_of<codec::disconnect>();
+  ASSERT_EQ(discs.size(), 1u);
+  EXPECT_EQ(discs[0].reason_code, codec::rc::receive_maximum_exceeded);
+}
+
+TEST_F(machine_test, broker_assigns_outgoing_topic_aliases_when_allowed) {
+  auto sub = std::make_unique<client>(*broker, ex, 1, v::v5);
+  auto pkt = connect_packet("sub", v::v5);
+  pkt.props.topic_alias_maximum = 5;
+  sub->send(pkt);
+  sub->received();
+  subscribe(*sub, "long/topic/name", 0);
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("long/topic/name", "1"));
+  pubc->send(pub("long/topic/name", "2"));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].topic, "long/topic/name");
+  ASSERT_TRUE(got[0].props.topic_alias);
+  EXPECT_TRUE(got[1].topic.empty());
+  EXPECT_EQ(got[1].props.topic_alias, got[0].props.topic_alias);
+}
+
+TEST_F(machine_test, client_receive_maximum_bounds_messages_in_flight) {
+  auto sub = std::make_unique<client>(*broker, ex, 1, v::v5);
+  auto pkt = connect_packet("sub", v::v5);
+  pkt.props.receive_maximum = 2;
+  sub->send(pkt);
+  sub->received();
+  subscribe(*sub, "t", 1);
+  auto pubc = connect("pub", v::v5);
+  for (std::uint16_t i = 1; i <= 5; ++i) pubc->send(pub("t", std::to_string(i), 1, i));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 2u);
+  sub->send(codec::pub_response{codec::packet_type::puback, got[0].packet_id, 0, {}});
+  auto more = sub->received_of<codec::publish>();
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].payload, "3");
+}
+
+TEST_F(machine_test, messages_above_client_maximum_packet_size_are_not_sent) {
+  auto sub = std::make_unique<client>(*broker, ex, 1, v::v5);
+  auto pkt = connect_packet("sub", v::v5);
+  pkt.props.maximum_packet_size = 64;
+  sub->send(pkt);
+  sub->received();
+  subscribe(*sub, "t", 0);
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("t", std::string(100, 'x')));
+  pubc->send(pub("t", "small"));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "small");
+}
+
+TEST_F(machine_test, shared_subscription_delivers_each_message_to_one_member) {
+  auto a = connect("a", v::v5, 0);
+  auto b = connect("b", v::v5, 1);
+  subscribe(*a, "$share/g/t", 0);
+  subscribe(*b, "$share/g/t", 0);
+  auto pubc = connect("pub", v::v5);
+  for (int i = 0; i < 10; ++i) pubc->send(pub("t", std::to_string(i)));
+  auto na = a->received_of<codec::publish>().size();
+  auto nb = b->received_of<codec::publish>().size();
+  EXPECT_EQ(na + nb, 10u);
+  EXPECT_EQ(na, 5u);
+}
+
+TEST_F(machine_test, packet_before_connect_closes_without_answer) {
+  client c(*broker, ex, 0, v::v311);
+  c.send(codec::pingreq{});
+  EXPECT_TRUE(c.io.closed());
+  EXPECT_TRUE(c.received().empty());
+}
+
+TEST_F(machine_test, session_expiry_ends_an_offline_session) {
+  auto s = connect("e", v::v5, 0, false, 10);
+  subscribe(*s, "t", 1);
+  s->drop();
+  clk.advance(std::chrono::seconds(11));
+  ex.set_current(0);
+  broker->on_tick(0);
+  bool present = true;
+  auto again = connect("e", v::v5, 0, false, 10, &present);
+  EXPECT_FALSE(present);
+}
+
+TEST_F(machine_test, delayed_will_is_cancelled_by_a_timely_reconnect) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "w", 0);
+  auto c = std::make_unique<client>(*broker, ex, 0, v::v5);
+  auto pkt = connect_packet("d", v::v5, false);
+  pkt.props.session_expiry_interval = 100;
+  pkt.will = codec::will_message{"w", "late", 0, false, {}};
+  pkt.will->props.will_delay_interval = 5;
+  c->send(pkt);
+  c->drop();
+  clk.advance(std::chrono::seconds(2));
+  broker->on_tick(0);
+  auto again = connect("d", v::v5, 1, false, 100);
+  clk.advance(std::chrono::seconds(10));
+  broker->on_tick(0);
+  broker->on_tick(1);
+  EXPECT_TRUE(sub->received_of<codec::publish>().empty());
+}
+
+}  // namespace
