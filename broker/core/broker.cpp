@@ -19,6 +19,8 @@ broker::~broker() = default;
 
 const broker_config& broker::config() const { return impl_->config; }
 
+void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
+
 void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
 
 void broker::impl::on_tick(ports::worker_id w) {

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "broker/core/broker_config.hpp"
+#include "broker/ports/authenticator.hpp"
 #include "broker/ports/clock.hpp"
 #include "broker/ports/executor.hpp"
 
@@ -20,6 +21,10 @@ class broker {
   void on_tick(ports::worker_id worker);
 
   const broker_config& config() const;
+
+  // Users from a password file; without one, only anonymous rules apply.
+  // Set before any connection arrives; must outlive the broker.
+  void set_authenticator(const ports::authenticator* auth);
 
   struct impl;
   impl& internals() { return *impl_; }

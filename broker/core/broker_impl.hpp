@@ -34,6 +34,7 @@ struct broker::impl {
   std::vector<worker_stats> stats;  // one per worker
   std::atomic<std::int64_t> clients_connected{0};
   std::atomic<std::int64_t> clients_maximum{0};
+  const ports::authenticator* authenticator = nullptr;
 
   ports::worker_id current() const { return executor.current_worker(); }
   worker_stats& my_stats() { return stats[current()]; }

@@ -76,7 +76,16 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
     assigned = true;
   }
   if (client_id_.size() > config_.max_client_id_length) return reject_connect(codec::rc::client_identifier_not_valid);
-  if (!listener_.allow_anonymous && !c.username) return reject_connect(codec::rc::not_authorized);
+  // Like Mosquitto: known users must give their password; without a user
+  // name (or without a password file) the listener's anonymous rule decides.
+  const auto* auth = broker_.authenticator;
+  if (c.username && auth) {
+    std::optional<std::string_view> password;
+    if (c.password) password = *c.password;
+    if (!auth->check(*c.username, password)) return reject_connect(codec::rc::bad_user_name_or_password);
+  } else if (!listener_.allow_anonymous) {
+    return reject_connect(codec::rc::not_authorized);
+  }
 
   keep_alive_ = c.keep_alive;
   std::optional<std::uint16_t> server_keep_alive;

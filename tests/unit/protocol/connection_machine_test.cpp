@@ -351,3 +351,39 @@ TEST_F(machine_test, delayed_will_is_cancelled_by_a_timely_reconnect) {
 }
 
 }  // namespace
+
+namespace {
+
+struct one_user final : flock::ports::authenticator {
+  bool check(std::string_view u, std::optional<std::string_view> p) const override {
+    return u == "alice" && p && *p == "secret";
+  }
+};
+
+TEST_F(machine_test, password_and_anonymous_rules_give_the_right_connack) {
+  one_user users;
+  broker->set_authenticator(&users);
+  core::listener_settings closed{"public", false};
+  struct attempt {
+    std::optional<std::string> user, password;
+    protocol_version version;
+    std::uint8_t expected;
+  };
+  for (const auto& a : std::vector<attempt>{{"alice", "secret", v::v5, 0},
+                                            {"alice", "wrong", v::v5, codec::rc::bad_user_name_or_password},
+                                            {"alice", "wrong", v::v311, codec::rc::v3::bad_user_name_or_password},
+                                            {std::nullopt, std::nullopt, v::v5, codec::rc::not_authorized},
+                                            {std::nullopt, std::nullopt, v::v311, codec::rc::v3::not_authorized}}) {
+    client c(*broker, ex, 0, a.version, closed);
+    auto pkt = connect_packet("u", a.version);
+    pkt.username = a.user;
+    pkt.password = a.password;
+    c.send(pkt);
+    auto acks = c.received_of<codec::connack>();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].reason_code, a.expected);
+    EXPECT_EQ(c.io.closed(), a.expected != 0);
+  }
+}
+
+}  // namespace
