@@ -39,7 +39,7 @@ void session::detach() {
   online_.store(false, std::memory_order_relaxed);
 }
 
-void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
+void session::deliver(delivery d, ports::time_point now, worker_stats& stats, bool bounded) {
   if (ended_) return;
   if (expired(d, now)) {
     stats.add(stats.dropped_expired);
@@ -50,15 +50,15 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
     send_now(d, now, stats);
     return;
   }
-  enqueue(std::move(d), stats);
+  enqueue(std::move(d), stats, bounded);
 }
 
-void session::enqueue(delivery d, worker_stats& stats) {
+void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
   if (!sink_ && d.qos == 0 && !config_.queue_qos0_messages) {
     stats.add(stats.dropped_qos0_offline);
     return;
   }
-  if (config_.max_queued_messages != 0 && queue_.size() >= config_.max_queued_messages) {
+  if (bounded && config_.max_queued_messages != 0 && queue_.size() >= config_.max_queued_messages) {
     stats.add(stats.dropped_queue_full);
     if (config_.queue_overflow_policy == queue_overflow::drop_newest) return;
     queue_.pop_front();

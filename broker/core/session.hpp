@@ -51,8 +51,10 @@ class session {
   void detach();
   session_sink* sink() const { return sink_; }
 
-  // Queues or sends one delivery. Counts drops in `stats`.
-  void deliver(delivery d, ports::time_point now, worker_stats& stats);
+  // Queues or sends one delivery. Counts drops in `stats`. Retained messages
+  // sent on subscribe are not `bounded`: the subscriber asked for all of them,
+  // and they go out paced by its flow control, never dropped for queue space.
+  void deliver(delivery d, ports::time_point now, worker_stats& stats, bool bounded = true);
   // Sends queued messages while the window and the transport allow.
   void pump(ports::time_point now, worker_stats& stats);
 
@@ -83,7 +85,7 @@ class session {
   std::optional<pending_will>& will() { return will_; }
 
  private:
-  void enqueue(delivery d, worker_stats& stats);
+  void enqueue(delivery d, worker_stats& stats, bool bounded);
   bool send_now(delivery& d, ports::time_point now, worker_stats& stats);
   std::uint16_t next_packet_id();
 

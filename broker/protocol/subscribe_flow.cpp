@@ -35,7 +35,7 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
   }
   send(ack);  // SUBACK first, then the retained messages
   const auto now = broker_.now();
-  for (auto& d : retained) session_->deliver(std::move(d), now, stats());
+  for (auto& d : retained) session_->deliver(std::move(d), now, stats(), false);
 }
 
 void connection_machine::impl::handle_unsubscribe(const codec::unsubscribe& u) {

@@ -2,6 +2,8 @@
 // a manual executor (2 workers) and a manual clock.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "broker/codec/reason_code.hpp"
 #include "tests/unit/protocol/harness.hpp"
 
@@ -384,6 +386,33 @@ TEST_F(machine_test, password_and_anonymous_rules_give_the_right_connack) {
     EXPECT_EQ(acks[0].reason_code, a.expected);
     EXPECT_EQ(c.io.closed(), a.expected != 0);
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(machine_test, wildcard_subscribe_gets_every_retained_message_paced_by_flow_control) {
+  auto pubc = connect("pub", v::v311);
+  const int n = 3000;  // more than max_queued_messages (1000)
+  for (int i = 0; i < n; ++i) pubc->send(pub("r/" + std::to_string(i), "v", 1, static_cast<std::uint16_t>(i % 60000 + 1), true));
+  auto sub = std::make_unique<client>(*broker, ex, 1, v::v5);
+  auto pkt = connect_packet("sub", v::v5);
+  pkt.props.receive_maximum = 10;
+  sub->send(pkt);
+  sub->received();
+  subscribe(*sub, "r/#", 1);
+  std::set<std::string> topics;
+  for (int round = 0; round < n; ++round) {
+    auto got = sub->received_of<codec::publish>();
+    if (got.empty()) break;
+    EXPECT_LE(got.size(), 10u);
+    for (auto& p : got) {
+      topics.insert(p.topic);
+      sub->send(codec::pub_response{codec::packet_type::puback, p.packet_id, 0, {}});
+    }
+  }
+  EXPECT_EQ(topics.size(), static_cast<std::size_t>(n));
 }
 
 }  // namespace
