@@ -8,6 +8,9 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
   if (p.qos > config_.maximum_qos) return violation(codec::rc::qos_not_supported, "QoS not supported");
   if (p.retain && !config_.retain_available) return violation(codec::rc::retain_not_supported, "retain not supported");
 
+  // Subscription identifiers travel only from server to client (MQTT 5 3.3.4).
+  if (!p.props.subscription_identifiers.empty())
+    return violation(codec::rc::protocol_error, "subscription identifier in PUBLISH from a client");
   if (p.props.topic_alias) {
     std::uint16_t alias = *p.props.topic_alias;
     if (alias == 0 || alias > config_.topic_alias_maximum)
