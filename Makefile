@@ -1,0 +1,56 @@
+# flock: build, run and test. `make run` and `make test` are all you need;
+# both install missing Debian packages first (apt-get, sudo when not root).
+SHELL := /bin/bash
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+FLOCKD_ARGS ?=
+
+PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
+	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+	librocksdb-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev \
+	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
+	python3-pytest haproxy
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test test-asan clean
+
+all: build
+
+# Installs only what is missing; `apt-get update` runs only when something is.
+deps:
+	@missing=""; \
+	for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing:$$missing"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# Foreground broker with the built-in defaults (MQTT on 127.0.0.1:1883, data
+# in ./data). Ctrl-C stops it cleanly. Extra flags: make run FLOCKD_ARGS="--workers 2".
+run: build
+	./$(BUILD_DIR)/bin/flockd $(FLOCKD_ARGS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+	$(MAKE) test-asan
+
+# Same tests under AddressSanitizer + UBSan, in a separate build directory.
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFLOCK_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

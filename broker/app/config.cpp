@@ -1,0 +1,248 @@
+#include "broker/app/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "broker/app/config_keys.hpp"
+#include "broker/server/listener.hpp"
+
+namespace flock::app {
+namespace {
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw config_error("config: " + where + ": " + what);
+}
+
+std::string at(const std::string& source, const YAML::Node& node) {
+  return source + ":" + std::to_string(node.Mark().line + 1);
+}
+
+// "HOST:PORT[,allow_anonymous=BOOL]" from --listen.
+listener_config parse_listen_flag(const std::string& value) {
+  listener_config l;
+  auto comma = value.find(',');
+  l.address = value.substr(0, comma);
+  if (comma != std::string::npos) {
+    auto option = value.substr(comma + 1);
+    auto eq = option.find('=');
+    if (option.substr(0, eq) != "allow_anonymous")
+      fail("--listen", "unknown listener option '" + option.substr(0, eq) + "' (only allow_anonymous)");
+    try {
+      l.allow_anonymous = eq == std::string::npos ? true : parse_bool(option.substr(eq + 1));
+    } catch (const std::invalid_argument& e) {
+      fail("--listen", std::string("allow_anonymous: ") + e.what());
+    }
+  }
+  return l;
+}
+
+listener_config parse_yaml_listener(const YAML::Node& item, const std::string& source) {
+  listener_config l;
+  if (item.IsScalar()) {
+    l.address = item.Scalar();
+    return l;
+  }
+  if (!item.IsMap()) fail(at(source, item), "listeners: each entry must be a map with 'address' or \"HOST:PORT\"");
+  for (auto it = item.begin(); it != item.end(); ++it) {
+    auto name = it->first.as<std::string>();
+    if (!it->second.IsScalar()) fail(at(source, it->second), "listeners: '" + name + "' must be a single value");
+    try {
+      if (name == "address") l.address = it->second.Scalar();
+      else if (name == "allow_anonymous") l.allow_anonymous = parse_bool(it->second.Scalar());
+      else fail(at(source, it->first), "unknown listener key '" + name + "'");
+    } catch (const std::invalid_argument& e) {
+      fail(at(source, it->second), "listeners: " + name + ": " + e.what());
+    }
+  }
+  if (l.address.empty()) fail(at(source, item), "listeners: entry without 'address'");
+  return l;
+}
+
+}  // namespace
+
+void apply_setting(config& cfg, const std::string& key, const std::string& value, const std::string& where) {
+  const key_spec* spec = find_key(key);
+  if (!spec) {
+    if (key == "listeners") fail(where, "listeners cannot be set this way; use --listen HOST:PORT");
+    fail(where, "unknown key '" + key + "'");
+  }
+  try {
+    spec->set(cfg, value);
+  } catch (const std::invalid_argument& e) {
+    fail(where, key + ": " + e.what());
+  }
+}
+
+void apply_yaml(config& cfg, const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    fail(source + ":" + std::to_string(e.mark.line + 1), e.msg);
+  }
+  if (root.IsNull()) return;  // an empty file changes nothing
+  if (!root.IsMap()) fail(at(source, root), "expected a map of key: value");
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (!it->first.IsScalar()) fail(at(source, it->first), "keys must be plain names");
+    auto key = it->first.Scalar();
+    // Copies: it-> yields a temporary pair, references into it would dangle.
+    YAML::Node value = it->second;
+    if (key == "listeners") {
+      if (value.IsNull()) {
+        cfg.listeners.clear();
+        continue;
+      }
+      if (!value.IsSequence()) fail(at(source, value), "listeners: expected a list");
+      cfg.listeners.clear();
+      for (const auto& item : value) cfg.listeners.push_back(parse_yaml_listener(item, source));
+      continue;
+    }
+    if (!find_key(key)) fail(at(source, it->first), "unknown key '" + key + "'");
+    if (value.IsNull()) fail(at(source, it->first), key + ": missing value");
+    if (!value.IsScalar()) fail(at(source, value), key + ": expected a single value, not a list or map");
+    apply_setting(cfg, key, value.Scalar(), at(source, value));
+  }
+}
+
+void apply_yaml_file(config& cfg, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, "cannot read file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail(path, "cannot read file");
+  apply_yaml(cfg, text.str(), path);
+}
+
+void validate(const config& cfg) {
+  for (const auto& l : cfg.listeners) {
+    std::string error;
+    if (!server::parse_host_port(l.address, error)) fail("listeners", "'" + l.address + "': " + error);
+  }
+  if (!cfg.broker.password_file.empty()) {
+    std::ifstream in(cfg.broker.password_file);
+    if (!in) fail("password_file", "cannot read '" + cfg.broker.password_file + "'");
+  }
+}
+
+command_line parse_command_line(int argc, const char* const argv[]) {
+  command_line out;
+  std::vector<std::string> args(argv + 1, argv + argc);
+
+  // Pass 1: --help/--version win; --config is loaded before any flag applies.
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--help" || a == "-h") return {command::help, {}};
+    if (a == "--version" || a == "-V") return {command::version, {}};
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" || args[i] == "-c") {
+      if (i + 1 >= args.size()) fail(args[i], "needs a file name");
+      apply_yaml_file(out.cfg, args[i + 1]);
+      ++i;
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      apply_yaml_file(out.cfg, args[i].substr(9));
+    }
+  }
+
+  // Pass 2: flags in order; a later flag overrides an earlier one.
+  bool listen_seen = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::optional<std::string> value;
+    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    auto take_value = [&]() -> std::string {
+      if (value) return *value;
+      if (i + 1 >= args.size()) fail(flag, "needs a value");
+      return args[++i];
+    };
+    if (flag == "--config" || flag == "-c") {
+      take_value();
+      continue;
+    }
+    if (flag == "--listen") {
+      // The first --listen replaces the file's listeners; more add to it.
+      if (!listen_seen) out.cfg.listeners.clear();
+      listen_seen = true;
+      out.cfg.listeners.push_back(parse_listen_flag(take_value()));
+      continue;
+    }
+    if (flag == "--set") {
+      auto kv = take_value();
+      auto eq = kv.find('=');
+      if (eq == std::string::npos) fail("--set", "expected KEY=VALUE, got '" + kv + "'");
+      apply_setting(out.cfg, kv.substr(0, eq), kv.substr(eq + 1), "--set " + kv.substr(0, eq));
+      continue;
+    }
+    const key_spec* spec = nullptr;
+    for (const auto& k : config_keys())
+      if (flag_name(k.key) == flag) spec = &k;
+    if (!spec) fail(flag, flag.rfind("-", 0) == 0 ? "unknown flag (see --help)" : "unexpected argument");
+    // A boolean flag alone means true: "--allow-anonymous".
+    if (spec->hint == "BOOL" && !value && (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)) value = "true";
+    apply_setting(out.cfg, std::string(spec->key), take_value(), flag);
+  }
+  validate(out.cfg);
+  return out;
+}
+
+std::vector<server::listener_options> resolved_listeners(const config& cfg) {
+  std::vector<listener_config> listeners = cfg.listeners;
+  if (listeners.empty()) listeners.push_back({"127.0.0.1:1883", std::nullopt});
+  std::vector<server::listener_options> out;
+  for (const auto& l : listeners) {
+    server::listener_options o;
+    o.address = l.address;
+    o.settings.name = l.address;
+    std::string error;
+    auto hp = server::parse_host_port(l.address, error);
+    bool loopback = hp && server::is_loopback_host(hp->host);
+    // Like Mosquitto 2.0: a socket others can reach refuses anonymous
+    // clients unless someone decided otherwise.
+    o.settings.allow_anonymous = l.allow_anonymous.value_or(cfg.allow_anonymous.value_or(loopback));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+server::server_options to_server_options(const config& cfg) {
+  server::server_options o;
+  o.listeners = resolved_listeners(cfg);
+  o.workers = cfg.workers;
+  o.broker = cfg.broker;
+  return o;
+}
+
+std::string version_text() { return std::string("flockd ") + FLOCK_VERSION + "\n"; }
+
+std::string help_text() {
+  std::ostringstream out;
+  config defaults;
+  out << "Usage: flockd [--config FILE] [flags]\n\n"
+         "flock MQTT broker (MQTT 3.1, 3.1.1 and 5.0). Flags override the file.\n"
+         "Every key of the file is also a flag: key_name -> --key-name VALUE.\n\n"
+         "  -c, --config FILE          YAML configuration file\n"
+         "      --listen HOST:PORT[,allow_anonymous=BOOL]\n"
+         "                             listen for MQTT on TCP; repeatable; replaces the\n"
+         "                             file's listeners (default 127.0.0.1:1883)\n"
+         "      --set KEY=VALUE        set any key by its file name\n"
+         "  -h, --help                 this text\n"
+         "  -V, --version              print the version\n\n";
+  for (const auto& k : config_keys()) {
+    std::string left = "      " + flag_name(k.key) + " " + std::string(k.hint);
+    out << left;
+    if (left.size() < 35) out << std::string(35 - left.size(), ' ');
+    else out << "\n" << std::string(35, ' ');
+    out << k.help << " [" << k.get(defaults) << "]\n";
+  }
+  out << "\nExit codes: 0 clean shutdown, 1 start-up failure (e.g. port in use), 2 bad configuration.\n"
+         "See docs/configuration.md.\n";
+  return out.str();
+}
+
+}  // namespace flock::app

@@ -1,0 +1,179 @@
+#include "broker/server/connection.hpp"
+
+#include <boost/asio/write.hpp>
+#include <sstream>
+
+#include "broker/server/log.hpp"
+
+namespace flock::server {
+
+using boost::system::error_code;
+
+std::shared_ptr<connection> connection::start(worker& w, tcp::socket socket, const handler_factory& make_handler) {
+  auto c = std::make_shared<connection>(w, std::move(socket), private_tag{});
+  error_code ec;
+  // MQTT packets are small and latency matters; we batch ourselves.
+  c->socket_.set_option(tcp::no_delay(true), ec);
+  c->socket_.non_blocking(true, ec);
+  c->peer_ = c->socket_.remote_endpoint(ec);  // may fail if the peer already left: reading will notice
+  c->handler_ = make_handler(*c);
+  c->link();
+  log::debug("connection from ", c->remote_address(), " on worker ", w.id);
+  c->read_available();
+  return c;
+}
+
+connection::connection(worker& w, tcp::socket socket, private_tag) : worker_(w), socket_(std::move(socket)) {}
+
+connection::~connection() = default;
+
+std::string connection::remote_address() const {
+  std::ostringstream out;
+  if (peer_.address().is_v6())
+    out << '[' << peer_.address().to_string() << "]:" << peer_.port();
+  else
+    out << peer_.address().to_string() << ':' << peer_.port();
+  return out.str();
+}
+
+void connection::link() {
+  next_ = worker_.connections;
+  if (next_) next_->prev_ = this;
+  worker_.connections = this;
+  worker_.live_connections.fetch_add(1, std::memory_order_relaxed);
+  self_ = shared_from_this();
+}
+
+void connection::unlink() {
+  if (prev_) prev_->next_ = next_;
+  else worker_.connections = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  worker_.live_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::on_tick(ports::time_point now) {
+  if (!closing_ && !closed_) handler_->on_tick(now);
+}
+
+// --- reading -----------------------------------------------------------------
+
+void connection::wait_readable() {
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+    if (self->closed_) return;
+    if (ec) return self->finish();
+    self->read_available();
+  });
+}
+
+// Reads until the socket would block (the reactor is edge-triggered: stopping
+// earlier would leave data that no readiness event announces again).
+void connection::read_available() {
+  auto& buffer = worker_.read_buffer;
+  for (int i = 0; i < max_reads_per_turn; ++i) {
+    error_code ec;
+    std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+    if (ec == asio::error::eof) return on_peer_eof();
+    if (ec) return finish();
+    // While closing, bytes are read only to be discarded, so that closing
+    // with unread input does not turn into a reset that destroys our last
+    // packets (e.g. a refusing CONNACK) before the client reads them.
+    if (!closing_) handler_->on_bytes({buffer.data(), n});
+    if (closed_) return;
+  }
+  asio::post(worker_.io, [self = shared_from_this()] {
+    if (!self->closed_) self->read_available();
+  });
+}
+
+void connection::on_peer_eof() {
+  peer_eof_ = true;
+  if (!closing_) {
+    // Write what the handler still has queued (a half-closed peer may still
+    // read), then close.
+    close();
+  } else if (!write_in_flight_ && out_.empty()) {
+    finish();
+  }
+}
+
+// --- writing -----------------------------------------------------------------
+
+void connection::schedule_flush() {
+  if (closed_ || flush_posted_ || write_in_flight_) return;  // on_written picks up what accumulated
+  flush_posted_ = true;
+  asio::post(worker_.io, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void connection::flush() {
+  if (closed_ || write_in_flight_ || out_.empty()) return;
+  // The handler keeps appending to out_ while writing_ is on the wire.
+  writing_.swap(out_);
+  write_in_flight_ = true;
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_written(ec); });
+}
+
+void connection::on_written(const error_code& ec) {
+  write_in_flight_ = false;
+  if (closed_) return;
+  if (ec) return finish();
+  writing_.clear();
+  if (!out_.empty()) return flush();
+  release_idle_capacity();
+  if (closing_) return continue_close();
+  handler_->on_drained();
+}
+
+void connection::release_idle_capacity() {
+  if (writing_.capacity() > idle_buffer_capacity) std::string().swap(writing_);
+  if (out_.empty() && out_.capacity() > idle_buffer_capacity) std::string().swap(out_);
+}
+
+// --- closing -----------------------------------------------------------------
+
+void connection::close() {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  close_timer_ = std::make_unique<asio::steady_timer>(worker_.io, close_timeout);
+  close_timer_->async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->closed_) return;
+    log::debug("connection ", self->remote_address(), ": close deadline passed, dropping ",
+               self->pending_bytes(), " unsent bytes");
+    self->finish();
+  });
+  // Posted, never synchronous: callers may be iterating connections.
+  asio::post(worker_.io, [self = shared_from_this()] {
+    if (self->closed_ || self->write_in_flight_) return;  // on_written continues the close
+    if (!self->out_.empty()) return self->flush();
+    self->continue_close();
+  });
+}
+
+// Everything is written: send FIN and wait (bounded by close_timer_) for the
+// peer to hang up; the read loop discards whatever it still sends.
+void connection::continue_close() {
+  if (closed_) return;
+  if (peer_eof_) return finish();
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) finish();
+}
+
+void connection::finish() {
+  if (closed_) return;
+  closed_ = true;
+  if (close_timer_) close_timer_->cancel();
+  error_code ec;
+  socket_.close(ec);  // completes pending operations with operation_aborted; they see closed_
+  unlink();
+  auto keep_alive = std::move(self_);
+  log::debug("connection ", remote_address(), " closed");
+  handler_->on_closed();
+}
+
+}  // namespace flock::server

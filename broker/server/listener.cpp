@@ -1,0 +1,159 @@
+#include "broker/server/listener.hpp"
+
+#include <boost/asio/ip/v6_only.hpp>
+
+#include "broker/server/connection.hpp"
+
+namespace flock::server {
+
+using boost::system::error_code;
+
+std::optional<host_port> parse_host_port(std::string_view text, std::string& error) {
+  host_port out;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = "expected [IPV6]:PORT";
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      error = "expected HOST:PORT";
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) {
+      error = "IPv6 addresses need brackets: [ADDRESS]:PORT";
+      return std::nullopt;
+    }
+    port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty()) {
+    error = "missing host (use 0.0.0.0 or [::] for all interfaces)";
+    return std::nullopt;
+  }
+  unsigned long port = 0;
+  if (port_text.empty() || port_text.size() > 5) {
+    error = "bad port '" + std::string(port_text) + "'";
+    return std::nullopt;
+  }
+  for (char ch : port_text) {
+    if (ch < '0' || ch > '9') {
+      error = "bad port '" + std::string(port_text) + "'";
+      return std::nullopt;
+    }
+    port = port * 10 + static_cast<unsigned long>(ch - '0');
+  }
+  if (port > 65535) {
+    error = "port " + std::string(port_text) + " out of range 0-65535";
+    return std::nullopt;
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback();
+  return addr.is_loopback();
+}
+
+namespace {
+
+tcp::endpoint resolve(asio::io_context& io, const std::string& address) {
+  std::string error;
+  auto hp = parse_host_port(address, error);
+  if (!hp) throw bind_error("listen " + address + ": " + error);
+  error_code ec;
+  auto addr = asio::ip::make_address(hp->host, ec);
+  if (!ec) return {addr, hp->port};
+  // A host name: resolved once, at start-up.
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(hp->host, std::to_string(hp->port), tcp::resolver::numeric_service, ec);
+  if (ec || results.empty())
+    throw bind_error("listen " + address + ": cannot resolve '" + hp->host + "': " + ec.message());
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+listener::listener(asio::io_context& control, const std::string& address, core::listener_settings settings,
+                   std::function<worker&()> pick_worker,
+                   std::function<std::unique_ptr<connection_handler>(core::connection_io&,
+                                                                     const core::listener_settings&)>
+                       make_handler)
+    : acceptor_(control), backoff_timer_(control), settings_(std::move(settings)),
+      pick_worker_(std::move(pick_worker)) {
+  make_handler_ = [this, f = std::move(make_handler)](core::connection_io& io) { return f(io, settings_); };
+  auto endpoint = resolve(control, address);
+  error_code ec;
+  auto fail = [&](const char* what) {
+    throw bind_error("listen " + address + ": " + what + ": " + ec.message());
+  };
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) fail("open");
+  acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) fail("SO_REUSEADDR");
+  // "[::]:1883" and "0.0.0.0:1883" may both be listed: keep the families apart.
+  if (endpoint.protocol() == tcp::v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
+  acceptor_.bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+  endpoint_ = acceptor_.local_endpoint(ec);
+  if (ec) fail("local_endpoint");
+}
+
+void listener::start() {
+  log::info("listening on ", endpoint_, " (anonymous clients ",
+            settings_.allow_anonymous ? "allowed" : "refused", ")");
+  accept_next();
+}
+
+void listener::stop() {
+  stopped_ = true;
+  error_code ec;
+  acceptor_.close(ec);
+  backoff_timer_.cancel();
+}
+
+void listener::accept_next() {
+  if (stopped_) return;
+  worker& target = pick_worker_();
+  // The new socket is created on the target worker's io_context, so it is
+  // registered with that worker's reactor and never migrates.
+  acceptor_.async_accept(target.io, [this, &target](const error_code& ec, tcp::socket socket) {
+    if (stopped_) return;
+    if (ec) return on_accept_error(ec);
+    asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
+      connection::start(target, std::move(socket), make_handler_);
+    });
+    accept_next();
+  });
+}
+
+void listener::on_accept_error(const error_code& ec) {
+  if (ec == asio::error::operation_aborted) return;
+  std::uint64_t suppressed = 0;
+  if (error_log_.allow(suppressed))
+    log::warn("accept on ", endpoint_, ": ", ec.message(),
+              suppressed ? " (" + std::to_string(suppressed) + " similar errors not logged)" : std::string());
+  // The peer gave up before we accepted: nothing is wrong with us.
+  if (ec == asio::error::connection_aborted || ec == asio::error::connection_reset) return accept_next();
+  // Out of descriptors or memory: accepting again at once would spin on the
+  // same error. Wait a little; connections may close meanwhile.
+  backoff_timer_.expires_after(std::chrono::milliseconds(100));
+  backoff_timer_.async_wait([this](const error_code& e) {
+    if (!e) accept_next();
+  });
+}
+
+}  // namespace flock::server

@@ -1,0 +1,135 @@
+#include "broker/server/server.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <future>
+
+#include "broker/auth/password_file.hpp"
+#include "broker/core/broker.hpp"
+#include "broker/server/connection.hpp"
+#include "broker/server/machine_handler.hpp"
+
+namespace flock::server {
+
+server::server(server_options options)
+    : options_(std::move(options)), control_guard_(control_io_.get_executor()), pool_(options_.workers) {
+  broker_ = std::make_unique<core::broker>(options_.broker, pool_, clock_);
+  if (!options_.broker.password_file.empty()) {
+    passwords_ = std::make_unique<auth::password_file>(auth::password_file::load(options_.broker.password_file));
+    broker_->set_authenticator(passwords_.get());
+  }
+  auto make_handler = options_.make_handler;
+  if (!make_handler) {
+    make_handler = [this](core::connection_io& io, const core::listener_settings& settings) {
+      return std::make_unique<machine_handler>(*broker_, io, settings);
+    };
+  }
+  if (options_.listeners.empty()) options_.listeners.push_back({});
+  auto pick = [this]() -> worker& {
+    auto w = next_worker_++ % pool_.worker_count();
+    return pool_.at(w);
+  };
+  for (auto& l : options_.listeners)
+    listeners_.push_back(std::make_unique<listener>(control_io_, l.address, l.settings, pick, make_handler));
+  pool_.set_tick_handler([this](worker& w) { on_tick(w); });
+}
+
+server::~server() {
+  stop();
+  // A constructed but never started server still owns a control io_context
+  // and workers without threads; their destructors clean up.
+}
+
+void server::start() {
+  if (started_) return;
+  started_ = true;
+  pool_.start();
+  for (auto& l : listeners_) l->start();
+  control_thread_ = std::thread([this] { control_io_.run(); });
+  log::info("flockd ", FLOCK_VERSION, " started: ", pool_.worker_count(), " workers, node ",
+            options_.broker.node_name);
+}
+
+void server::run() {
+  // The signal set exists before any thread starts, so SIGTERM during
+  // start-up cannot kill the process without a clean stop.
+  asio::io_context signal_io{1};
+  asio::signal_set signals(signal_io, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code& ec, int signal) {
+    if (!ec) log::info("received ", signal == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+  });
+  start();
+  signal_io.run();
+  stop();
+}
+
+void server::on_tick(worker& w) {
+  broker_->on_tick(w.id);
+  auto now = clock_.now();
+  // Safe to walk: a connection leaves the list only in finish(), which no
+  // tick and no connection_io call reaches synchronously.
+  for (connection* c = w.connections; c != nullptr;) {
+    connection* next = c->next_in_worker();
+    c->on_tick(now);
+    c = next;
+  }
+}
+
+std::size_t server::live_connections() const {
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < pool_.worker_count(); ++i)
+    n += const_cast<worker_pool&>(pool_).at(i).live_connections.load(std::memory_order_relaxed);
+  return n;
+}
+
+void server::wait_for_connections_to_close(std::chrono::steady_clock::time_point deadline) const {
+  // Shutdown only: a short poll is simpler than a cross-thread notification.
+  while (live_connections() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+void server::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+
+  // 1. No new connections.
+  std::promise<void> listeners_closed;
+  asio::post(control_io_, [&] {
+    for (auto& l : listeners_) l->stop();
+    listeners_closed.set_value();
+  });
+  listeners_closed.get_future().wait();
+
+  // 2. Close every connection politely: flush, FIN, wait for the peer.
+  pool_.run_on_all_and_wait([](worker& w) {
+    for (connection* c = w.connections; c != nullptr; c = c->next_in_worker()) c->close();
+  });
+  wait_for_connections_to_close(std::chrono::steady_clock::now() + options_.shutdown_timeout);
+
+  // 3. Whoever is left loses unsent bytes.
+  if (live_connections() > 0) {
+    log::warn("shutdown: closing ", live_connections(), " connections that did not finish in time");
+    pool_.run_on_all_and_wait([](worker& w) {
+      while (w.connections != nullptr) w.connections->abort();
+    });
+  }
+
+  // 4. Let work the core posted between workers (session detach, wills)
+  // settle before the loops are allowed to run dry.
+  for (int round = 0; round < 3; ++round) pool_.run_on_all_and_wait([](worker&) {});
+
+  pool_.stop();
+  pool_.join();
+  control_guard_.reset();
+  control_io_.stop();
+  if (control_thread_.joinable()) control_thread_.join();
+  log::info("stopped");
+}
+
+std::vector<tcp::endpoint> server::local_endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (auto& l : listeners_) out.push_back(l->local_endpoint());
+  return out;
+}
+
+}  // namespace flock::server

@@ -1,0 +1,84 @@
+#pragma once
+// The broker process minus configuration: worker pool, broker core,
+// listeners, and the control thread that accepts connections.
+// Owned by main (or a test); constructed, run, and destroyed on one thread.
+// Lifetime: start() -> stop(); stop() closes every connection and joins all
+// threads before the core is destroyed.
+#include "broker/server/asio.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/core/broker_config.hpp"
+#include "broker/ports/clock.hpp"
+#include "broker/server/listener.hpp"
+#include "broker/server/worker_pool.hpp"
+
+namespace flock::core {
+class broker;
+}
+namespace flock::auth {
+class password_file;
+}
+
+namespace flock::server {
+
+struct listener_options {
+  std::string address = "127.0.0.1:1883";  // HOST:PORT, [IPV6]:PORT; port 0 picks a free one
+  core::listener_settings settings;
+};
+
+struct server_options {
+  std::vector<listener_options> listeners;
+  std::uint32_t workers = 0;  // 0: one per hardware thread
+  core::broker_config broker;
+  // How long stop() lets connections flush before closing them hard.
+  std::chrono::milliseconds shutdown_timeout{3000};
+  // Builds the handler of each connection. Empty: the MQTT protocol machine.
+  std::function<std::unique_ptr<connection_handler>(core::connection_io&, const core::listener_settings&)>
+      make_handler;
+};
+
+class server {
+ public:
+  // Creates the core and binds every listener; throws bind_error.
+  explicit server(server_options options);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Starts the workers and accepting.
+  void start();
+  // start(), then blocks until SIGINT or SIGTERM, then stop().
+  void run();
+  // Stops accepting, closes connections (flushing with a deadline), joins
+  // every thread. Idempotent; not callable from a worker.
+  void stop();
+
+  std::vector<tcp::endpoint> local_endpoints() const;
+  std::size_t live_connections() const;
+  core::broker& broker() { return *broker_; }
+  worker_pool& workers() { return pool_; }
+
+ private:
+  void on_tick(worker& w);
+  void wait_for_connections_to_close(std::chrono::steady_clock::time_point deadline) const;
+
+  server_options options_;
+  asio::io_context control_io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> control_guard_;
+  std::thread control_thread_;
+  ports::system_clock clock_;
+  worker_pool pool_;
+  std::unique_ptr<auth::password_file> passwords_;  // outlives broker_, which reads it
+  std::unique_ptr<core::broker> broker_;  // destroyed before pool_: it posts to workers
+  std::vector<std::unique_ptr<listener>> listeners_;
+  std::uint32_t next_worker_ = 0;  // round-robin; control thread only
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace flock::server
