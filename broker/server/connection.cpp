@@ -81,6 +81,10 @@ void connection::read_available() {
     // packets (e.g. a refusing CONNACK) before the client reads them.
     if (!closing_) handler_->on_bytes({buffer.data(), n});
     if (closed_) return;
+    if (!closing_ && pending_bytes() > worker_.pause_reading_above) {
+      read_paused_ = true;  // on_written resumes once the output has drained
+      return;
+    }
   }
   asio::post(worker_.io, [self = shared_from_this()] {
     if (!self->closed_) self->read_available();
@@ -127,6 +131,10 @@ void connection::on_written(const error_code& ec) {
   release_idle_capacity();
   if (closing_) return continue_close();
   handler_->on_drained();
+  if (read_paused_ && !closed_ && !closing_) {
+    read_paused_ = false;
+    read_available();
+  }
 }
 
 void connection::release_idle_capacity() {

@@ -83,6 +83,7 @@ class connection final : public core::connection_io, public std::enable_shared_f
   bool closing_ = false;   // close requested: no more bytes go to the handler
   bool peer_eof_ = false;  // the peer will send nothing more
   bool closed_ = false;    // socket closed and handler told: nothing more happens
+  bool read_paused_ = false;  // output over worker_.pause_reading_above: resume when drained
 };
 
 }  // namespace flock::server

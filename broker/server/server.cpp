@@ -31,6 +31,8 @@ server::server(server_options options)
   };
   for (auto& l : options_.listeners)
     listeners_.push_back(std::make_unique<listener>(control_io_, l.address, l.settings, pick, make_handler));
+  for (std::uint32_t w = 0; w < pool_.worker_count(); ++w)
+    pool_.at(w).pause_reading_above = 2 * options_.broker.max_outbound_bytes + options_.broker.max_packet_size;
   pool_.set_tick_handler([this](worker& w) { on_tick(w); });
 }
 

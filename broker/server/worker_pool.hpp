@@ -33,6 +33,10 @@ struct worker {
   // Intrusive list of live connections (see connection::link).
   connection* connections = nullptr;
   std::atomic<std::size_t> live_connections{0};
+  // A connection whose unsent output grows past this stops being read until
+  // its output drains: a client that publishes without reading its acks is
+  // slowed by TCP instead of growing our memory. Set by the server.
+  std::size_t pause_reading_above = 8 * 1024 * 1024;
   asio::steady_timer tick_timer;
   bool ticking = true;  // cleared on the worker by worker_pool::stop()
   asio::executor_work_guard<asio::io_context::executor_type> guard;

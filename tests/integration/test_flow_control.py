@@ -1,5 +1,6 @@
 """Flow control: Receive Maximum both ways, Maximum Packet Size both ways, slow consumers."""
 
+import socket
 import time
 
 import pytest
@@ -172,4 +173,34 @@ def test_flood_to_non_reading_subscriber_keeps_broker_responsive_and_bounded(bro
     rss_mb = read_rss_kb(broker.pid) / 1024
     assert rss_mb < 200, "broker RSS %.0f MB after the flood" % rss_mb
     slow.abort()
+    broker.check_serving()
+
+
+@pytest.mark.broker(max_outbound_bytes=65536, max_packet_size=4096)
+def test_publisher_that_never_reads_its_acks_is_slowed_not_buffered(broker):
+    # A client that floods QoS 1 and never reads its PUBACKs must not grow the
+    # broker's memory: once its unread output passes the limit the broker stops
+    # reading it, and TCP pushes back on the publisher.
+    pub = broker.client(5, rcvbuf=4096)
+    pub.connect("no-reader")
+    batch = b"".join(build_publish(5, "acks/t", b"x", qos=1, pid=(i % 65535) + 1) for i in range(1000))
+    pub.sock.settimeout(2.0)
+    blocked = False
+    deadline = time.monotonic() + 60
+    sent = 0
+    while time.monotonic() < deadline and sent < 2_000_000:
+        try:
+            pub.sock.sendall(batch)
+        except (TimeoutError, socket.timeout):
+            blocked = True
+            break
+        sent += 1000
+    assert blocked, "the broker kept reading %d publishes whose acks were never read" % sent
+    assert broker.alive()
+    assert read_rss_kb(broker.pid) < 200 * 1024
+    other = broker.connect("bystander2", version=4)
+    other.subscribe([("acks/other", 1)])
+    other.publish_flow("acks/other", b"hi", qos=1, timeout=5)
+    assert other.recv_publish(timeout=5).payload == b"hi"
+    pub.abort()
     broker.check_serving()
