@@ -16,6 +16,7 @@ void connection_machine::on_bytes(std::span<const std::uint8_t> data) { impl_->o
 void connection_machine::on_tick(ports::time_point now) { impl_->on_tick(now); }
 void connection_machine::on_drained() { impl_->on_drained(); }
 void connection_machine::on_closed() { impl_->on_closed(); }
+void connection_machine::on_server_shutdown() { impl_->disconnect_with(codec::rc::server_shutting_down, "server shutting down"); }
 
 connection_machine::impl::impl(core::broker::impl& broker, core::connection_io& io,
                                const core::listener_settings& listener)
@@ -51,7 +52,7 @@ void connection_machine::impl::on_bytes(std::span<const std::uint8_t> data) {
       auto f = codec::peek_frame(rest, config_.max_packet_size);
       if (f.state == codec::frame::status::incomplete) break;
       if (f.state == codec::frame::status::error) {
-        violation(f.error.reason, f.error.message);
+        disconnect_with(f.error.reason, f.error.message);
         break;
       }
       handle_packet(rest.first(f.size));
@@ -75,7 +76,7 @@ void connection_machine::impl::process_buffered() {
     auto f = codec::peek_frame(rest, config_.max_packet_size);
     if (f.state == codec::frame::status::incomplete) break;
     if (f.state == codec::frame::status::error) {
-      violation(f.error.reason, f.error.message);
+      disconnect_with(f.error.reason, f.error.message);
       break;
     }
     handle_packet(rest.first(f.size));
@@ -96,7 +97,7 @@ void connection_machine::impl::handle_packet(std::span<const std::uint8_t> bytes
     if (phase_ == phase::awaiting_connect) {
       handle_connect_decode_error(bytes, *err);
     } else {
-      violation(err->reason, err->message);
+      disconnect_with(err->reason, err->message);
     }
     return;
   }
@@ -126,13 +127,13 @@ void connection_machine::impl::handle_packet(std::span<const std::uint8_t> bytes
         } else if constexpr (std::is_same_v<T, codec::disconnect>) {
           handle_disconnect(p);
         } else if constexpr (std::is_same_v<T, codec::connect>) {
-          violation(codec::rc::protocol_error, "second CONNECT");
+          disconnect_with(codec::rc::protocol_error, "second CONNECT");
         } else if constexpr (std::is_same_v<T, codec::auth>) {
           // No authentication method was agreed at CONNECT (we support none),
           // so an AUTH packet is a protocol error (MQTT 5 4.12).
-          violation(codec::rc::protocol_error, "AUTH without an authentication method");
+          disconnect_with(codec::rc::protocol_error, "AUTH without an authentication method");
         } else {
-          violation(codec::rc::protocol_error, "packet type not sent by clients");
+          disconnect_with(codec::rc::protocol_error, "packet type not sent by clients");
         }
       },
       pkt);
@@ -146,7 +147,7 @@ void connection_machine::impl::on_tick(ports::time_point now) {
   }
   // MQTT 3.1.2.10: one and a half times the keep alive without a packet.
   if (keep_alive_ > 0 && now - last_received_ > std::chrono::milliseconds(keep_alive_) * 1500) {
-    violation(codec::rc::keep_alive_timeout, "keep alive timeout");
+    disconnect_with(codec::rc::keep_alive_timeout, "keep alive timeout");
   }
 }
 
@@ -178,7 +179,7 @@ void connection_machine::impl::close_quietly() {
   io_.close();
 }
 
-void connection_machine::impl::violation(std::uint8_t reason, const char* why) {
+void connection_machine::impl::disconnect_with(std::uint8_t reason, const char* why) {
   if (phase_ == phase::closed) return;
   if (v5() && phase_ == phase::connected) {
     codec::disconnect d{reason, {}};

@@ -33,6 +33,8 @@ class connection_machine {
   // The socket is gone (EOF, error, or after our own close()). Publishes the
   // will when the spec says so and detaches the session. Idempotent.
   void on_closed();
+  // The server is stopping: MQTT 5 clients hear DISCONNECT 0x8B first.
+  void on_server_shutdown();
 
  private:
   struct impl;

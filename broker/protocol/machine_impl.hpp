@@ -31,9 +31,10 @@ struct connection_machine::impl final : core::session_sink,
   void on_drained();
   void on_closed();
   void send(const codec::packet& p);
-  // A protocol violation after CONNECT: v5 gets DISCONNECT with the reason
-  // code, every version gets a closed connection; the will is published.
-  void violation(std::uint8_t reason, const char* why);
+  // Ends the connection from our side (protocol violation, keepalive timeout,
+  // shutdown): after CONNECT a v5 client gets DISCONNECT with the reason code;
+  // every version gets a closed connection, and the will is published.
+  void disconnect_with(std::uint8_t reason, const char* why);
   void close_quietly();
   bool v5() const { return version_ == codec::protocol_version::v5; }
   core::worker_stats& stats() { return broker_.my_stats(); }

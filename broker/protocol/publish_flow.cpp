@@ -5,25 +5,25 @@
 namespace flock::protocol {
 
 void connection_machine::impl::handle_publish(codec::publish& p) {
-  if (p.qos > config_.maximum_qos) return violation(codec::rc::qos_not_supported, "QoS not supported");
-  if (p.retain && !config_.retain_available) return violation(codec::rc::retain_not_supported, "retain not supported");
+  if (p.qos > config_.maximum_qos) return disconnect_with(codec::rc::qos_not_supported, "QoS not supported");
+  if (p.retain && !config_.retain_available) return disconnect_with(codec::rc::retain_not_supported, "retain not supported");
 
   // Subscription identifiers travel only from server to client (MQTT 5 3.3.4).
   if (!p.props.subscription_identifiers.empty())
-    return violation(codec::rc::protocol_error, "subscription identifier in PUBLISH from a client");
+    return disconnect_with(codec::rc::protocol_error, "subscription identifier in PUBLISH from a client");
   if (p.props.topic_alias) {
     std::uint16_t alias = *p.props.topic_alias;
     if (alias == 0 || alias > config_.topic_alias_maximum)
-      return violation(codec::rc::topic_alias_invalid, "topic alias out of range");
+      return disconnect_with(codec::rc::topic_alias_invalid, "topic alias out of range");
     if (!p.topic.empty()) {
       inbound_aliases_[alias] = p.topic;
     } else {
       auto it = inbound_aliases_.find(alias);
-      if (it == inbound_aliases_.end()) return violation(codec::rc::protocol_error, "unknown topic alias");
+      if (it == inbound_aliases_.end()) return disconnect_with(codec::rc::protocol_error, "unknown topic alias");
       p.topic = it->second;
     }
   }
-  if (!codec::valid_topic_name(p.topic)) return violation(codec::rc::topic_name_invalid, "invalid topic name");
+  if (!codec::valid_topic_name(p.topic)) return disconnect_with(codec::rc::topic_name_invalid, "invalid topic name");
 
   auto& incoming = session_->incoming_qos2();
   if (p.qos == 2 && incoming.count(p.packet_id)) {
@@ -32,7 +32,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     return;
   }
   if (p.qos == 2 && incoming.size() >= config_.receive_maximum)
-    return violation(codec::rc::receive_maximum_exceeded, "receive maximum exceeded");
+    return disconnect_with(codec::rc::receive_maximum_exceeded, "receive maximum exceeded");
 
   stats().add(stats().publish_received);
   if (v5() && p.props.payload_format_indicator.value_or(0) == 1 && !codec::valid_utf8(p.payload)) {
@@ -98,7 +98,7 @@ void connection_machine::impl::handle_disconnect(const codec::disconnect& d) {
     // MQTT 5 3.14.2.2.2: a session that was to end with the connection cannot be
     // made persistent at DISCONNECT.
     if (session_expiry_ == 0 && *d.props.session_expiry_interval != 0)
-      return violation(codec::rc::protocol_error, "session expiry set at DISCONNECT after 0 at CONNECT");
+      return disconnect_with(codec::rc::protocol_error, "session expiry set at DISCONNECT after 0 at CONNECT");
     session_expiry_ = std::min(*d.props.session_expiry_interval, config_.max_session_expiry);
     session_->set_expiry_interval(session_expiry_);
   }

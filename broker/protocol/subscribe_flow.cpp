@@ -15,7 +15,7 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
     }
     auto shared = codec::parse_shared_filter(t.filter);
     if (shared && t.no_local && v5())
-      return violation(codec::rc::protocol_error, "No Local on a shared subscription");
+      return disconnect_with(codec::rc::protocol_error, "No Local on a shared subscription");
     core::subscription_options opts;
     opts.qos = std::min(t.qos, config_.maximum_qos);
     opts.no_local = t.no_local;

@@ -144,6 +144,11 @@ void connection::release_idle_capacity() {
 
 // --- closing -----------------------------------------------------------------
 
+void connection::shutdown() {
+  if (!closing_ && !closed_) handler_->on_server_shutdown();
+  close();
+}
+
 void connection::close() {
   if (closing_ || closed_) return;
   closing_ = true;

@@ -54,6 +54,8 @@ class connection final : public core::connection_io, public std::enable_shared_f
   void schedule_flush() override;
   std::size_t pending_bytes() const override { return out_.size() + writing_.size(); }
   void close() override;
+  // Server stop: lets the handler say goodbye (MQTT 5 DISCONNECT 0x8B), then close().
+  void shutdown();
   std::string remote_address() const override;
 
  private:

@@ -22,6 +22,8 @@ class connection_handler {
   virtual void on_drained() = 0;
   // The socket is gone; called exactly once, and nothing is called after it.
   virtual void on_closed() = 0;
+  // The server is stopping; the connection is closed right after.
+  virtual void on_server_shutdown() {}
 };
 
 // Builds the handler for a new connection; `io` is that connection.

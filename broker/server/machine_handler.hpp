@@ -16,6 +16,7 @@ class machine_handler final : public connection_handler {
   void on_tick(ports::time_point now) override { machine_.on_tick(now); }
   void on_drained() override { machine_.on_drained(); }
   void on_closed() override { machine_.on_closed(); }
+  void on_server_shutdown() override { machine_.on_server_shutdown(); }
 
  private:
   protocol::connection_machine machine_;

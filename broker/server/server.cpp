@@ -104,7 +104,7 @@ void server::stop() {
 
   // 2. Close every connection politely: flush, FIN, wait for the peer.
   pool_.run_on_all_and_wait([](worker& w) {
-    for (connection* c = w.connections; c != nullptr; c = c->next_in_worker()) c->close();
+    for (connection* c = w.connections; c != nullptr; c = c->next_in_worker()) c->shutdown();
   });
   wait_for_connections_to_close(std::chrono::steady_clock::now() + options_.shutdown_timeout);
 

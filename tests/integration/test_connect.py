@@ -1,5 +1,8 @@
 """CONNECT / CONNACK: return and reason codes, session present, client ids, takeover, limits."""
 
+import os
+import signal
+
 import pytest
 
 from conftest import marker_sync
@@ -205,3 +208,15 @@ def test_disconnect_then_reconnect_serves_again(broker, version):
     other = broker.connect("rc-pub", version=version)
     c.subscribe([("rc/t", 1)])
     marker_sync(c, other, "rc/t")
+
+
+@pytest.mark.mosquitto_wrong("Mosquitto closes without DISCONNECT 0x8B on shutdown")
+def test_v5_clients_hear_server_shutting_down_on_sigterm(broker):
+    c = broker.connect("bye5")
+    broker.stopped_by_test = True
+    os.kill(broker.pid, signal.SIGTERM)
+    p = c.recv(timeout=10)
+    assert p.type == DISCONNECT
+    assert p.reason == 0x8B
+    broker.proc.wait(timeout=10)
+    assert broker.proc.returncode == 0
