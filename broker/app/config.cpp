@@ -20,20 +20,25 @@ std::string at(const std::string& source, const YAML::Node& node) {
   return source + ":" + std::to_string(node.Mark().line + 1);
 }
 
-// "HOST:PORT[,allow_anonymous=BOOL]" from --listen.
+// "URL[,KEY=VALUE...]" from --listen, e.g.
+// "mqtts://0.0.0.0:8883,certfile=server.pem,keyfile=server.key".
 listener_config parse_listen_flag(const std::string& value) {
   listener_config l;
   auto comma = value.find(',');
   l.address = value.substr(0, comma);
-  if (comma != std::string::npos) {
-    auto option = value.substr(comma + 1);
+  while (comma != std::string::npos) {
+    auto next = value.find(',', comma + 1);
+    auto option = value.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+    comma = next;
     auto eq = option.find('=');
-    if (option.substr(0, eq) != "allow_anonymous")
-      fail("--listen", "unknown listener option '" + option.substr(0, eq) + "' (only allow_anonymous)");
+    auto key = option.substr(0, eq);
+    if (key == "address") fail("--listen", "unknown listener option 'address' (the address comes first)");
+    // A boolean option alone means true: ",require_certificate".
+    auto text = eq == std::string::npos ? std::string("true") : option.substr(eq + 1);
     try {
-      l.allow_anonymous = eq == std::string::npos ? true : parse_bool(option.substr(eq + 1));
+      set_listener_key(l, key, text, "--listen");
     } catch (const std::invalid_argument& e) {
-      fail("--listen", std::string("allow_anonymous: ") + e.what());
+      fail("--listen", key + ": " + e.what());
     }
   }
   return l;
@@ -51,8 +56,7 @@ listener_config parse_yaml_listener(const YAML::Node& item, const std::string& s
     if (!it->second.IsScalar()) fail(at(source, it->second), "listeners: '" + name + "' must be a single value");
     try {
       if (name == "address") l.address = it->second.Scalar();
-      else if (name == "allow_anonymous") l.allow_anonymous = parse_bool(it->second.Scalar());
-      else fail(at(source, it->first), "unknown listener key '" + name + "'");
+      else set_listener_key(l, name, it->second.Scalar(), at(source, it->first));
     } catch (const std::invalid_argument& e) {
       fail(at(source, it->second), "listeners: " + name + ": " + e.what());
     }
@@ -63,10 +67,67 @@ listener_config parse_yaml_listener(const YAML::Node& item, const std::string& s
 
 }  // namespace
 
+void set_listener_key(listener_config& l, const std::string& key, const std::string& value, const std::string& where) {
+  if (key == "allow_anonymous") l.allow_anonymous = parse_bool(value);
+  else if (key == "protocol") l.protocol = value;
+  else if (key == "path") l.path = value;
+  else if (key == "certfile") l.tls.certfile = value;
+  else if (key == "keyfile") l.tls.keyfile = value;
+  else if (key == "cafile") l.tls.cafile = value;
+  else if (key == "ciphers") l.tls.ciphers = value;
+  else if (key == "tls_version") l.tls.tls_version = value;
+  else if (key == "require_certificate") l.tls.require_certificate = parse_bool(value);
+  else if (key == "use_identity_as_username") l.tls.use_identity_as_username = parse_bool(value);
+  else if (where == "--listen") fail(where, "unknown listener option '" + key + "'");
+  else fail(where, "unknown listener key '" + key + "'");
+}
+
+server::listener_options to_listener_options(const listener_config& l, const config& cfg) {
+  auto where = "listeners: '" + l.address + "'";
+  std::string error;
+  auto url = server::parse_listen_url(l.address, error);
+  if (!url) fail(where, error);
+  server::listener_options o;
+  o.address = url->address;
+  o.settings.name = l.address;
+  o.protocol = url->protocol.value_or(server::listener_protocol::mqtt);
+  if (!l.protocol.empty()) {
+    auto p = server::parse_listener_protocol(l.protocol);
+    if (!p) fail(where, "protocol: expected mqtt, mqtts, ws or wss, got '" + l.protocol + "'");
+    if (url->protocol && *url->protocol != *p)
+      fail(where, "protocol: " + l.protocol + " contradicts the address's " +
+                      std::string(server::to_string(*url->protocol)) + "://");
+    o.protocol = *p;
+  }
+  if (!l.path.empty() && url->path && *url->path != l.path)
+    fail(where, "path: " + l.path + " contradicts the address's path " + *url->path);
+  if (!l.path.empty() || url->path) {
+    if (!server::uses_websocket(o.protocol)) fail(where, "path: only for ws and wss listeners");
+    o.ws_path = l.path.empty() ? *url->path : l.path;
+    if (o.ws_path.empty() || o.ws_path.front() != '/') fail(where, "path: must start with '/', got '" + o.ws_path + "'");
+  }
+  if (server::uses_tls(o.protocol)) {
+    try {
+      server::check_tls_options(l.tls);
+    } catch (const server::tls_error& e) {
+      fail(where, e.what());
+    }
+    o.tls = l.tls;
+  } else if (l.tls.any_set()) {
+    fail(where, "TLS keys (certfile, keyfile, cafile, ...) need protocol mqtts or wss");
+  }
+  auto hp = server::parse_host_port(o.address, error);
+  bool loopback = hp && server::is_loopback_host(hp->host);
+  // Like Mosquitto 2.0: a socket others can reach refuses anonymous
+  // clients unless someone decided otherwise.
+  o.settings.allow_anonymous = l.allow_anonymous.value_or(cfg.allow_anonymous.value_or(loopback));
+  return o;
+}
+
 void apply_setting(config& cfg, const std::string& key, const std::string& value, const std::string& where) {
   const key_spec* spec = find_key(key);
   if (!spec) {
-    if (key == "listeners") fail(where, "listeners cannot be set this way; use --listen HOST:PORT");
+    if (key == "listeners") fail(where, "listeners cannot be set this way; use --listen [PROTO://]HOST:PORT");
     fail(where, "unknown key '" + key + "'");
   }
   try {
@@ -118,8 +179,15 @@ void apply_yaml_file(config& cfg, const std::string& path) {
 
 void validate(const config& cfg) {
   for (const auto& l : cfg.listeners) {
-    std::string error;
-    if (!server::parse_host_port(l.address, error)) fail("listeners", "'" + l.address + "': " + error);
+    auto o = to_listener_options(l, cfg);
+    // Load the certificates now: a bad file is a configuration error (exit 2).
+    if (server::uses_tls(o.protocol)) {
+      try {
+        server::make_tls_context(o.tls);
+      } catch (const server::tls_error& e) {
+        fail("listeners: '" + l.address + "'", e.what());
+      }
+    }
   }
   if (!cfg.broker.password_file.empty()) {
     std::ifstream in(cfg.broker.password_file);
@@ -193,20 +261,9 @@ command_line parse_command_line(int argc, const char* const argv[]) {
 
 std::vector<server::listener_options> resolved_listeners(const config& cfg) {
   std::vector<listener_config> listeners = cfg.listeners;
-  if (listeners.empty()) listeners.push_back({"127.0.0.1:1883", std::nullopt});
+  if (listeners.empty()) listeners.push_back({"127.0.0.1:1883", std::nullopt, {}, {}, {}});
   std::vector<server::listener_options> out;
-  for (const auto& l : listeners) {
-    server::listener_options o;
-    o.address = l.address;
-    o.settings.name = l.address;
-    std::string error;
-    auto hp = server::parse_host_port(l.address, error);
-    bool loopback = hp && server::is_loopback_host(hp->host);
-    // Like Mosquitto 2.0: a socket others can reach refuses anonymous
-    // clients unless someone decided otherwise.
-    o.settings.allow_anonymous = l.allow_anonymous.value_or(cfg.allow_anonymous.value_or(loopback));
-    out.push_back(std::move(o));
-  }
+  for (const auto& l : listeners) out.push_back(to_listener_options(l, cfg));
   return out;
 }
 
@@ -227,9 +284,12 @@ std::string help_text() {
          "flock MQTT broker (MQTT 3.1, 3.1.1 and 5.0). Flags override the file.\n"
          "Every key of the file is also a flag: key_name -> --key-name VALUE.\n\n"
          "  -c, --config FILE          YAML configuration file\n"
-         "      --listen HOST:PORT[,allow_anonymous=BOOL]\n"
-         "                             listen for MQTT on TCP; repeatable; replaces the\n"
-         "                             file's listeners (default 127.0.0.1:1883)\n"
+         "      --listen [PROTO://]HOST:PORT[/PATH][,KEY=VALUE...]\n"
+         "                             listen for MQTT; PROTO is mqtt (default), mqtts,\n"
+         "                             ws or wss; KEYs are the listener keys of the file\n"
+         "                             (allow_anonymous, certfile, keyfile, cafile, ...);\n"
+         "                             repeatable; replaces the file's listeners\n"
+         "                             (default 127.0.0.1:1883)\n"
          "      --set KEY=VALUE        set any key by its file name\n"
          "  -h, --help                 this text\n"
          "  -V, --version              print the version\n\n";

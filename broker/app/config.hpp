@@ -23,10 +23,16 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// One listener as configured. `address` is kept as written; the protocol and
+// path may come from it ("wss://0.0.0.0:8084/mqtt") or from their own keys.
 struct listener_config {
-  std::string address;                  // HOST:PORT or [IPV6]:PORT
+  std::string address;                  // [SCHEME://]HOST:PORT[/PATH], IPv6 in brackets
   std::optional<bool> allow_anonymous;  // unset: global allow_anonymous, else loopback rule
+  std::string protocol;                 // mqtt, mqtts, ws, wss; empty: the address's scheme, else mqtt
+  std::string path;                     // ws/wss upgrade path; empty: the address's path, else /mqtt
+  server::tls_options tls;              // mqtts, wss only
 };
+
 
 struct config {
   std::vector<listener_config> listeners;  // empty: one listener on 127.0.0.1:1883
@@ -36,6 +42,13 @@ struct config {
   std::optional<bool> allow_anonymous;  // default for listeners that do not say
   core::broker_config broker;           // also holds node_name and password_file
 };
+
+// Sets one listener key (YAML entry key or --listen option) from text.
+// Throws config_error for an unknown key, std::invalid_argument for a bad value.
+void set_listener_key(listener_config& l, const std::string& key, const std::string& value, const std::string& where);
+// The listener with protocol, path and TLS settings resolved and checked
+// (TLS files are not opened here). Throws config_error.
+server::listener_options to_listener_options(const listener_config& l, const config& cfg);
 
 enum class command { run, help, version };
 
@@ -56,7 +69,8 @@ void apply_yaml_file(config& cfg, const std::string& path);
 // `where` prefixes errors ("flock.yaml:3" or "--workers"). Throws config_error.
 void apply_setting(config& cfg, const std::string& key, const std::string& value, const std::string& where);
 
-// Checks what single keys cannot: listener addresses, password file. Throws config_error.
+// Checks what single keys cannot: listener addresses and protocols, TLS
+// certificate files (loaded once here), password file. Throws config_error.
 void validate(const config& cfg);
 
 std::string help_text();

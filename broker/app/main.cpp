@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
                                (ec ? ec.message() : std::string("not a directory")));
     server::server s(app::to_server_options(cl.cfg));
     s.run();
+  } catch (const server::tls_error& e) {
+    // validate() loaded the certificates already; this is a file changed since.
+    std::fprintf(stderr, "flockd: config: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flockd: %s\n", e.what());
     return 1;

@@ -3,6 +3,7 @@
 // server (one per accepted socket) and by fakes in unit tests. Every call is
 // made on the connection's worker thread.
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace flock::core {
@@ -22,6 +23,11 @@ class connection_io {
   virtual void close() = 0;
   // "ip:port" of the peer, for logs.
   virtual std::string remote_address() const = 0;
+  // The client certificate's common name when the listener says it is the
+  // user name (TLS listener with use_identity_as_username); empty otherwise.
+  // Such a listener accepts only clients that presented a CA-signed
+  // certificate with a CN, so a value here is already authenticated.
+  virtual std::optional<std::string> tls_identity() const { return std::nullopt; }
 };
 
 }  // namespace flock::core

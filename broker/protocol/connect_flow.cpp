@@ -79,7 +79,11 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
   // Like Mosquitto: known users must give their password; without a user
   // name (or without a password file) the listener's anonymous rule decides.
   const auto* auth = broker_.authenticator;
-  if (c.username && auth) {
+  if (auto identity = io_.tls_identity()) {
+    // use_identity_as_username: the TLS layer verified the client's
+    // certificate; its CN is the user name, and no password is asked for.
+    c.username = std::move(*identity);
+  } else if (c.username && auth) {
     std::optional<std::string_view> password;
     if (c.password) password = *c.password;
     if (!auth->check(*c.username, password)) return reject_connect(codec::rc::bad_user_name_or_password);

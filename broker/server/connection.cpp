@@ -1,7 +1,6 @@
 #include "broker/server/connection.hpp"
 
 #include <boost/asio/write.hpp>
-#include <sstream>
 
 #include "broker/server/log.hpp"
 
@@ -17,7 +16,7 @@ std::shared_ptr<connection> connection::start(worker& w, tcp::socket socket, con
   c->socket_.non_blocking(true, ec);
   c->peer_ = c->socket_.remote_endpoint(ec);  // may fail if the peer already left: reading will notice
   c->handler_ = make_handler(*c);
-  c->link();
+  c->link(w, c);
   log::debug("connection from ", c->remote_address(), " on worker ", w.id);
   c->read_available();
   return c;
@@ -27,30 +26,7 @@ connection::connection(worker& w, tcp::socket socket, private_tag) : worker_(w),
 
 connection::~connection() = default;
 
-std::string connection::remote_address() const {
-  std::ostringstream out;
-  if (peer_.address().is_v6())
-    out << '[' << peer_.address().to_string() << "]:" << peer_.port();
-  else
-    out << peer_.address().to_string() << ':' << peer_.port();
-  return out.str();
-}
-
-void connection::link() {
-  next_ = worker_.connections;
-  if (next_) next_->prev_ = this;
-  worker_.connections = this;
-  worker_.live_connections.fetch_add(1, std::memory_order_relaxed);
-  self_ = shared_from_this();
-}
-
-void connection::unlink() {
-  if (prev_) prev_->next_ = next_;
-  else worker_.connections = next_;
-  if (next_) next_->prev_ = prev_;
-  prev_ = next_ = nullptr;
-  worker_.live_connections.fetch_sub(1, std::memory_order_relaxed);
-}
+std::string connection::remote_address() const { return endpoint_text(peer_); }
 
 void connection::on_tick(ports::time_point now) {
   if (!closing_ && !closed_) handler_->on_tick(now);
@@ -183,8 +159,7 @@ void connection::finish() {
   if (close_timer_) close_timer_->cancel();
   error_code ec;
   socket_.close(ec);  // completes pending operations with operation_aborted; they see closed_
-  unlink();
-  auto keep_alive = std::move(self_);
+  auto keep_alive = unlink(worker_);
   log::debug("connection ", remote_address(), " closed");
   handler_->on_closed();
 }

@@ -16,13 +16,13 @@
 #include <memory>
 #include <string>
 
-#include "broker/core/connection_io.hpp"
+#include "broker/server/connection_base.hpp"
 #include "broker/server/connection_handler.hpp"
 #include "broker/server/worker_pool.hpp"
 
 namespace flock::server {
 
-class connection final : public core::connection_io, public std::enable_shared_from_this<connection> {
+class connection final : public connection_base, public std::enable_shared_from_this<connection> {
   struct private_tag {};
 
  public:
@@ -41,12 +41,10 @@ class connection final : public core::connection_io, public std::enable_shared_f
   connection(worker& w, tcp::socket socket, private_tag);
   ~connection() override;
 
-  // Once a second from the worker's tick; not forwarded while closing.
-  void on_tick(ports::time_point now);
-  // Closes the socket now, dropping unsent bytes (shutdown deadline passed).
-  void abort() { finish(); }
+  // connection_base
+  void on_tick(ports::time_point now) override;
+  void abort() override { finish(); }
   bool closing() const { return closing_ || closed_; }
-  connection* next_in_worker() const { return next_; }
 
   // core::connection_io. close() never finishes synchronously, so a caller
   // iterating the worker's connections may call it on any of them.
@@ -55,7 +53,7 @@ class connection final : public core::connection_io, public std::enable_shared_f
   std::size_t pending_bytes() const override { return out_.size() + writing_.size(); }
   void close() override;
   // Server stop: lets the handler say goodbye (MQTT 5 DISCONNECT 0x8B), then close().
-  void shutdown();
+  void shutdown() override;
   std::string remote_address() const override;
 
  private:
@@ -67,8 +65,6 @@ class connection final : public core::connection_io, public std::enable_shared_f
   void continue_close();
   void finish();
   void release_idle_capacity();
-  void link();
-  void unlink();
 
   worker& worker_;
   tcp::socket socket_;
@@ -77,9 +73,6 @@ class connection final : public core::connection_io, public std::enable_shared_f
   std::string out_;      // the handler appends here
   std::string writing_;  // handed to async_write; untouched until it completes
   std::unique_ptr<asio::steady_timer> close_timer_;  // only while closing
-  std::shared_ptr<connection> self_;  // the worker list's reference
-  connection* prev_ = nullptr;
-  connection* next_ = nullptr;
   bool flush_posted_ = false;
   bool write_in_flight_ = false;
   bool closing_ = false;   // close requested: no more bytes go to the handler

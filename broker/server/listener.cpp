@@ -3,6 +3,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "broker/server/connection.hpp"
+#include "broker/server/stream_connection.hpp"
 
 namespace flock::server {
 
@@ -56,6 +57,47 @@ std::optional<host_port> parse_host_port(std::string_view text, std::string& err
   return out;
 }
 
+std::string_view to_string(listener_protocol p) {
+  switch (p) {
+    case listener_protocol::mqtt: return "mqtt";
+    case listener_protocol::mqtts: return "mqtts";
+    case listener_protocol::ws: return "ws";
+    case listener_protocol::wss: return "wss";
+  }
+  return "?";
+}
+
+std::optional<listener_protocol> parse_listener_protocol(std::string_view name) {
+  for (auto p : {listener_protocol::mqtt, listener_protocol::mqtts, listener_protocol::ws, listener_protocol::wss})
+    if (name == to_string(p)) return p;
+  return std::nullopt;
+}
+
+std::optional<listen_url> parse_listen_url(std::string_view text, std::string& error) {
+  listen_url out;
+  if (auto scheme_end = text.find("://"); scheme_end != std::string_view::npos) {
+    auto scheme = text.substr(0, scheme_end);
+    out.protocol = parse_listener_protocol(scheme);
+    if (!out.protocol) {
+      error = "unknown protocol '" + std::string(scheme) + "' (mqtt, mqtts, ws or wss)";
+      return std::nullopt;
+    }
+    text.remove_prefix(scheme_end + 3);
+  }
+  // The path starts at the first '/' (a bracketed IPv6 address has none).
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    out.path = std::string(text.substr(slash));
+    text = text.substr(0, slash);
+    if (!out.protocol || !uses_websocket(*out.protocol)) {
+      error = "a path is only allowed for ws:// and wss:// listeners";
+      return std::nullopt;
+    }
+  }
+  if (!parse_host_port(text, error)) return std::nullopt;
+  out.address = std::string(text);
+  return out;
+}
+
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
   error_code ec;
@@ -85,14 +127,23 @@ tcp::endpoint resolve(asio::io_context& io, const std::string& address) {
 
 }  // namespace
 
-listener::listener(asio::io_context& control, const std::string& address, core::listener_settings settings,
-                   std::function<worker&()> pick_worker,
+listener::listener(asio::io_context& control, const listener_options& options,
+                   std::chrono::milliseconds handshake_timeout, std::function<worker&()> pick_worker,
                    std::function<std::unique_ptr<connection_handler>(core::connection_io&,
                                                                      const core::listener_settings&)>
                        make_handler)
-    : acceptor_(control), backoff_timer_(control), settings_(std::move(settings)),
+    : acceptor_(control), backoff_timer_(control), settings_(options.settings),
       pick_worker_(std::move(pick_worker)) {
   make_handler_ = [this, f = std::move(make_handler)](core::connection_io& io) { return f(io, settings_); };
+  const std::string& address = options.address;
+  stream_.protocol = options.protocol;
+  stream_.ws_path = options.ws_path;
+  stream_.handshake_timeout = handshake_timeout;
+  if (uses_tls(options.protocol)) {
+    // Before binding: a bad certificate is a configuration error, not a bind failure.
+    stream_.tls = make_tls_context(options.tls);
+    stream_.use_identity_as_username = options.tls.use_identity_as_username;
+  }
   auto endpoint = resolve(control, address);
   error_code ec;
   auto fail = [&](const char* what) {
@@ -113,7 +164,8 @@ listener::listener(asio::io_context& control, const std::string& address, core::
 }
 
 void listener::start() {
-  log::info("listening on ", endpoint_, " (anonymous clients ",
+  log::info("listening on ", to_string(stream_.protocol), "://", endpoint_,
+            uses_websocket(stream_.protocol) ? stream_.ws_path : std::string(), " (anonymous clients ",
             settings_.allow_anonymous ? "allowed" : "refused", ")");
   accept_next();
 }
@@ -133,9 +185,15 @@ void listener::accept_next() {
   acceptor_.async_accept(target.io, [this, &target](const error_code& ec, tcp::socket socket) {
     if (stopped_) return;
     if (ec) return on_accept_error(ec);
-    asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
-      connection::start(target, std::move(socket), make_handler_);
-    });
+    if (stream_.protocol == listener_protocol::mqtt) {
+      asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
+        connection::start(target, std::move(socket), make_handler_);
+      });
+    } else {
+      asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
+        start_stream_connection(target, std::move(socket), stream_, make_handler_);
+      });
+    }
     accept_next();
   });
 }

@@ -30,7 +30,7 @@ server::server(server_options options)
     return pool_.at(w);
   };
   for (auto& l : options_.listeners)
-    listeners_.push_back(std::make_unique<listener>(control_io_, l.address, l.settings, pick, make_handler));
+    listeners_.push_back(std::make_unique<listener>(control_io_, l, options_.broker.connect_timeout, pick, make_handler));
   for (std::uint32_t w = 0; w < pool_.worker_count(); ++w)
     pool_.at(w).pause_reading_above = 2 * options_.broker.max_outbound_bytes + options_.broker.max_packet_size;
   pool_.set_tick_handler([this](worker& w) { on_tick(w); });
@@ -70,8 +70,8 @@ void server::on_tick(worker& w) {
   auto now = clock_.now();
   // Safe to walk: a connection leaves the list only in finish(), which no
   // tick and no connection_io call reaches synchronously.
-  for (connection* c = w.connections; c != nullptr;) {
-    connection* next = c->next_in_worker();
+  for (connection_base* c = w.connections; c != nullptr;) {
+    connection_base* next = c->next_in_worker();
     c->on_tick(now);
     c = next;
   }
@@ -101,10 +101,16 @@ void server::stop() {
     listeners_closed.set_value();
   });
   listeners_closed.get_future().wait();
+  // Closing an acceptor queues its aborted accept on the control loop, holding
+  // a socket bound to a worker's io_context. Run that handler now, while the
+  // workers exist, not when control_io_ is destroyed after them.
+  std::promise<void> accepts_aborted;
+  asio::post(control_io_, [&] { accepts_aborted.set_value(); });
+  accepts_aborted.get_future().wait();
 
   // 2. Close every connection politely: flush, FIN, wait for the peer.
   pool_.run_on_all_and_wait([](worker& w) {
-    for (connection* c = w.connections; c != nullptr; c = c->next_in_worker()) c->shutdown();
+    for (connection_base* c = w.connections; c != nullptr; c = c->next_in_worker()) c->shutdown();
   });
   wait_for_connections_to_close(std::chrono::steady_clock::now() + options_.shutdown_timeout);
 

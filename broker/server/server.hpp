@@ -26,11 +26,6 @@ class password_file;
 
 namespace flock::server {
 
-struct listener_options {
-  std::string address = "127.0.0.1:1883";  // HOST:PORT, [IPV6]:PORT; port 0 picks a free one
-  core::listener_settings settings;
-};
-
 struct server_options {
   std::vector<listener_options> listeners;
   std::uint32_t workers = 0;  // 0: one per hardware thread

@@ -18,7 +18,7 @@
 
 namespace flock::server {
 
-class connection;
+class connection_base;
 
 // One worker's private state. Only its own thread reads or writes it
 // (live_connections is atomic so the control thread can wait for zero).
@@ -31,7 +31,7 @@ struct worker {
   // connection holds no read buffer of its own.
   std::vector<std::uint8_t> read_buffer;
   // Intrusive list of live connections (see connection::link).
-  connection* connections = nullptr;
+  connection_base* connections = nullptr;
   std::atomic<std::size_t> live_connections{0};
   // A connection whose unsent output grows past this stops being read until
   // its output drains: a client that publishes without reading its acks is

@@ -152,11 +152,22 @@ class Broker:
         if self.proc.poll() is not None:
             raise AssertionError("broker exited with %r at start-up\n%s"
                                  % (self.proc.returncode, self.log_text()))
+        if not IS_MOSQUITTO and b" started: " not in self._log_bytes():
+            # flockd logs this once every listener is bound. Until then the port
+            # may even belong to another test's broker that won a bind race.
+            return False
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5):
                 return True
         except OSError:
             return False
+
+    def _log_bytes(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
 
     def log_text(self, limit=6000):
         try:

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <map>
 
+#include <unistd.h>
+
 #include "broker/app/config_keys.hpp"
 
 using namespace flock;
@@ -32,7 +34,9 @@ std::string error_of(std::vector<std::string> args) {
 // A file in the test's temporary directory, removed at the end of the test.
 struct temp_file {
   explicit temp_file(const std::string& text) {
-    path = testing::TempDir() + "flock_config_test_" + std::to_string(++counter) + ".yaml";
+    // The pid: ctest runs each test in its own process, several at a time.
+    path = testing::TempDir() + "flock_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(++counter) +
+           ".yaml";
     std::ofstream(path) << text;
   }
   ~temp_file() { std::remove(path.c_str()); }
