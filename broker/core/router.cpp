@@ -73,8 +73,8 @@ std::size_t broker::impl::route(const message_ptr& msg) {
         last.qos = std::max(last.qos, targets[i].qos);
         last.retain_as_published = last.retain_as_published || targets[i].retain_as_published;
         last.ids.insert(last.ids.end(), targets[i].ids.begin(), targets[i].ids.end());
-      } else {
-        targets[++out] = std::move(targets[i]);
+      } else if (++out != i) {  // never self-move: a self-moved vector loses its ids
+        targets[out] = std::move(targets[i]);
       }
     }
     targets.resize(out + 1);

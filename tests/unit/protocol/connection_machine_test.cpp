@@ -416,3 +416,22 @@ TEST_F(machine_test, wildcard_subscribe_gets_every_retained_message_paced_by_flo
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(machine_test, each_subscriber_gets_its_own_subscription_identifier) {
+  std::vector<std::unique_ptr<client>> subs;
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    subs.push_back(connect("s" + std::to_string(k), v::v5, k % 2));
+    subscribe(*subs.back(), "ids/t", 0, 100 + k);
+  }
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("ids/t", "x"));
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    auto got = subs[k]->received_of<codec::publish>();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].props.subscription_identifiers, (std::vector<std::uint32_t>{100 + k})) << "subscriber " << k;
+  }
+}
+
+}  // namespace
