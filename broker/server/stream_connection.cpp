@@ -347,7 +347,8 @@ class stream_connection final : public connection_base,
     error_code ec;
     lowest().close(ec);  // pending operations complete with operation_aborted and see closed_
     auto keep_alive = unlink(worker_);
-    upgrade_.reset();
+    // upgrade_ stays: an aborted http::async_read still completes into its
+    // buffer. It goes with the connection, after the last handler ran.
     log::debug("connection ", remote_address(), " closed");
     if (handler_) handler_->on_closed();
   }
