@@ -124,19 +124,8 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
     if (!codec::valid_topic_name(w.topic)) return reject_connect(codec::rc::topic_name_invalid);
     if (w.qos > config_.maximum_qos) return reject_connect(codec::rc::qos_not_supported);
     if (w.retain && !config_.retain_available) return reject_connect(codec::rc::retain_not_supported);
-    auto m = std::make_shared<core::message>();
-    m->topic = std::move(w.topic);
-    m->payload = std::move(w.payload);
-    m->qos = w.qos;
-    m->retain = w.retain;
-    m->publisher = client_id_;
     will_delay_ = w.props.will_delay_interval.value_or(0);
-    if (w.props.message_expiry_interval)
-      m->expires_at = broker_.now() + std::chrono::seconds(*w.props.message_expiry_interval);
-    m->props = std::move(w.props);
-    m->props.will_delay_interval.reset();
-    m->props.message_expiry_interval.reset();
-    will_ = std::move(m);
+    will_ = make_message(std::move(w.topic), std::move(w.payload), w.qos, w.retain, std::move(w.props));
   }
 
   // Remember what CONNACK must say; it is sent once the session is here.

@@ -45,20 +45,7 @@ void connection_machine::impl::on_bytes(std::span<const std::uint8_t> data) {
   }
   if (partial_.empty()) {
     // Common case: parse straight from the worker's read buffer, keep only a tail.
-    std::size_t used = 0;
-    processing_ = true;
-    while (phase_ != phase::closed && phase_ != phase::awaiting_session && used < data.size()) {
-      auto rest = data.subspan(used);
-      auto f = codec::peek_frame(rest, config_.max_packet_size);
-      if (f.state == codec::frame::status::incomplete) break;
-      if (f.state == codec::frame::status::error) {
-        disconnect_with(f.error.reason, f.error.message);
-        break;
-      }
-      handle_packet(rest.first(f.size));
-      used += f.size;
-    }
-    processing_ = false;
+    std::size_t used = consume(data);
     if (phase_ != phase::closed && used < data.size())
       partial_.assign(reinterpret_cast<const char*>(data.data()) + used, data.size() - used);
     return;
@@ -68,11 +55,23 @@ void connection_machine::impl::on_bytes(std::span<const std::uint8_t> data) {
 }
 
 void connection_machine::impl::process_buffered() {
+  std::size_t used =
+      consume(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(partial_.data()), partial_.size()));
+  if (phase_ == phase::closed) {
+    std::string().swap(partial_);
+    return;
+  }
+  partial_.erase(0, used);
+  if (partial_.empty()) std::string().swap(partial_);  // idle connections keep no buffer
+}
+
+std::size_t connection_machine::impl::consume(std::span<const std::uint8_t> bytes) {
   std::size_t used = 0;
   processing_ = true;
-  while (phase_ != phase::closed && phase_ != phase::awaiting_session && used < partial_.size()) {
-    auto rest = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(partial_.data()) + used,
-                                              partial_.size() - used);
+  // Stops at an incomplete packet, at close, and while a session is on its way
+  // (packets after CONNECT wait for it).
+  while (phase_ != phase::closed && phase_ != phase::awaiting_session && used < bytes.size()) {
+    auto rest = bytes.subspan(used);
     auto f = codec::peek_frame(rest, config_.max_packet_size);
     if (f.state == codec::frame::status::incomplete) break;
     if (f.state == codec::frame::status::error) {
@@ -83,12 +82,7 @@ void connection_machine::impl::process_buffered() {
     used += f.size;
   }
   processing_ = false;
-  if (phase_ == phase::closed) {
-    std::string().swap(partial_);
-    return;
-  }
-  partial_.erase(0, used);
-  if (partial_.empty()) std::string().swap(partial_);  // idle connections keep no buffer
+  return used;
 }
 
 void connection_machine::impl::handle_packet(std::span<const std::uint8_t> bytes) {

@@ -26,6 +26,8 @@ struct connection_machine::impl final : core::session_sink,
   // --- connection_machine.cpp ---
   void on_bytes(std::span<const std::uint8_t> data);
   void process_buffered();
+  // Handles every complete packet at the front of `bytes`; returns the bytes used.
+  std::size_t consume(std::span<const std::uint8_t> bytes);
   void handle_packet(std::span<const std::uint8_t> bytes);
   void on_tick(ports::time_point now);
   void on_drained();
@@ -54,6 +56,10 @@ struct connection_machine::impl final : core::session_sink,
 
   // --- publish_flow.cpp ---
   void handle_publish(codec::publish& p);
+  // An application message from this client (PUBLISH or will): expiry becomes
+  // a deadline, and per-delivery properties are stripped.
+  core::message_ptr make_message(std::string&& topic, std::string&& payload, std::uint8_t qos, bool retain,
+                                 codec::properties&& props);
   void handle_ack(const codec::pub_response& r);
   void handle_disconnect(const codec::disconnect& d);
 

@@ -42,19 +42,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     return;
   }
 
-  auto m = std::make_shared<core::message>();
-  m->topic = std::move(p.topic);
-  m->payload = std::move(p.payload);
-  m->qos = p.qos;
-  m->retain = p.retain;
-  m->publisher = client_id_;
-  if (p.props.message_expiry_interval)
-    m->expires_at = broker_.now() + std::chrono::seconds(*p.props.message_expiry_interval);
-  m->props = std::move(p.props);
-  m->props.topic_alias.reset();
-  m->props.message_expiry_interval.reset();
-  m->props.subscription_identifiers.clear();
-
+  auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, std::move(p.props));
   std::size_t routed = broker_.publish(m);
   std::uint8_t reason = (routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;
   if (p.qos == 1) {
@@ -63,6 +51,23 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     incoming.insert(p.packet_id);
     send(codec::pub_response{codec::packet_type::pubrec, p.packet_id, reason, {}});
   }
+}
+
+core::message_ptr connection_machine::impl::make_message(std::string&& topic, std::string&& payload, std::uint8_t qos,
+                                                        bool retain, codec::properties&& props) {
+  auto m = std::make_shared<core::message>();
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = qos;
+  m->retain = retain;
+  m->publisher = client_id_;
+  if (props.message_expiry_interval) m->expires_at = broker_.now() + std::chrono::seconds(*props.message_expiry_interval);
+  m->props = std::move(props);
+  m->props.topic_alias.reset();
+  m->props.message_expiry_interval.reset();
+  m->props.subscription_identifiers.clear();
+  m->props.will_delay_interval.reset();
+  return m;
 }
 
 void connection_machine::impl::handle_ack(const codec::pub_response& r) {
