@@ -21,6 +21,7 @@ namespace flock::core {
 class broker;
 }
 namespace flock::auth {
+class acl_file;
 class password_file;
 }
 
@@ -63,12 +64,16 @@ class server {
   void wait_for_connections_to_close(std::chrono::steady_clock::time_point deadline) const;
 
   server_options options_;
+  ports::system_clock clock_;
+  // Declared before control_io_ so the workers outlive it: an accept that
+  // completed but never ran still sits in control_io_, holding a socket bound
+  // to a worker's io_context, and is destroyed with control_io_.
+  worker_pool pool_;
   asio::io_context control_io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> control_guard_;
   std::thread control_thread_;
-  ports::system_clock clock_;
-  worker_pool pool_;
   std::unique_ptr<auth::password_file> passwords_;  // outlives broker_, which reads it
+  std::unique_ptr<auth::acl_file> acl_;             // likewise
   std::unique_ptr<core::broker> broker_;  // destroyed before pool_: it posts to workers
   std::vector<std::unique_ptr<listener>> listeners_;
   std::uint32_t next_worker_ = 0;  // round-robin; control thread only
