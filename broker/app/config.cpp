@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "broker/app/config_keys.hpp"
+#include "broker/auth/acl_file.hpp"
 #include "broker/server/listener.hpp"
 
 namespace flock::app {
@@ -192,6 +193,15 @@ void validate(const config& cfg) {
   if (!cfg.broker.password_file.empty()) {
     std::ifstream in(cfg.broker.password_file);
     if (!in) fail("password_file", "cannot read '" + cfg.broker.password_file + "'");
+  }
+  if (!cfg.broker.acl_file.empty()) {
+    // Parsed here, not only in the server, so a bad line is a configuration
+    // error (exit 2) that names the file and line.
+    try {
+      auth::acl_file::load(cfg.broker.acl_file);
+    } catch (const std::runtime_error& e) {
+      fail("acl_file", e.what());
+    }
   }
 }
 

@@ -107,6 +107,8 @@ std::vector<key_spec> make_keys() {
                }});
   k.push_back(string_key("password_file", "FILE", "user:password file (mosquitto_passwd format); empty: none",
                          [](config& c) -> auto& { return c.broker.password_file; }, true));
+  k.push_back(string_key("acl_file", "FILE", "topic access rules (Mosquitto acl_file format); empty: none",
+                         [](config& c) -> auto& { return c.broker.acl_file; }, true));
   k.push_back(unsigned_key("max_packet_size", "largest MQTT packet in bytes, either direction",
                            [](config& c) -> auto& { return c.broker.max_packet_size; }, 64, 268435455));
   k.push_back(unsigned_key("receive_maximum", "QoS 1/2 publishes a client may have in flight towards us",

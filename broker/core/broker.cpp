@@ -20,6 +20,7 @@ broker::~broker() = default;
 const broker_config& broker::config() const { return impl_->config; }
 
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
+void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }
 
 void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
 

@@ -7,6 +7,7 @@
 
 #include "broker/core/broker_config.hpp"
 #include "broker/ports/authenticator.hpp"
+#include "broker/ports/authorizer.hpp"
 #include "broker/ports/clock.hpp"
 #include "broker/ports/executor.hpp"
 
@@ -25,6 +26,10 @@ class broker {
   // Users from a password file; without one, only anonymous rules apply.
   // Set before any connection arrives; must outlive the broker.
   void set_authenticator(const ports::authenticator* auth);
+  // Topic access rules (an ACL file); without one, every client may publish
+  // and subscribe to every topic. Set before any connection arrives; must
+  // outlive the broker.
+  void set_authorizer(const ports::authorizer* authz);
 
   struct impl;
   impl& internals() { return *impl_; }

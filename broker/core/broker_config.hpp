@@ -29,6 +29,7 @@ struct broker_config {
   bool retain_available = true;
   std::chrono::seconds sys_interval{10};              // $SYS publish period; 0 disables
   std::string password_file;                          // empty: no password authentication
+  std::string acl_file;                               // empty: no topic access control
 };
 
 // Per-listener settings the protocol machine needs.

@@ -35,6 +35,7 @@ struct broker::impl {
   std::atomic<std::int64_t> clients_connected{0};
   std::atomic<std::int64_t> clients_maximum{0};
   const ports::authenticator* authenticator = nullptr;
+  const ports::authorizer* authorizer = nullptr;  // null: no topic access checks at all
 
   ports::worker_id current() const { return executor.current_worker(); }
   worker_stats& my_stats() { return stats[current()]; }

@@ -34,7 +34,9 @@ class session_sink {
   virtual std::uint16_t send_window() const = 0;
   // False while the transport has too many unsent bytes (slow reader).
   virtual bool writable() const = 0;
-  enum class send_result : std::uint8_t { sent, too_large };
+  // too_large and not_authorized: not sent, and never will be; the session
+  // drops the message as if it had been delivered.
+  enum class send_result : std::uint8_t { sent, too_large, not_authorized };
   // Encodes and writes a PUBLISH (dup set on session resume).
   virtual send_result send_publish(const delivery& d, std::uint16_t packet_id, bool dup) = 0;
   virtual void send_pubrel(std::uint16_t packet_id) = 0;

@@ -9,6 +9,16 @@ namespace flock::core {
 
 namespace {
 bool expired(const delivery& d, ports::time_point now) { return d.msg->expires_at && *d.msg->expires_at <= now; }
+
+// False (and counted) when the sink refused the message for good.
+bool was_sent(session_sink::send_result r, worker_stats& stats) {
+  switch (r) {
+    case session_sink::send_result::sent: return true;
+    case session_sink::send_result::too_large: stats.add(stats.dropped_too_large); return false;
+    case session_sink::send_result::not_authorized: stats.add(stats.delivery_denied); return false;
+  }
+  return false;
+}
 }  // namespace
 
 session::session(std::string client_id, ports::worker_id owner, const broker_config& config)
@@ -25,8 +35,7 @@ void session::attach(session_sink* sink, worker_stats& stats) {
     if (it->state == outgoing_state::awaiting_pubcomp) {
       sink_->send_pubrel(it->packet_id);
       ++it;
-    } else if (sink_->send_publish(it->d, it->packet_id, true) == session_sink::send_result::too_large) {
-      stats.add(stats.dropped_too_large);
+    } else if (!was_sent(sink_->send_publish(it->d, it->packet_id, true), stats)) {
       it = inflight_.erase(it);
     } else {
       ++it;
@@ -68,17 +77,10 @@ void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
 
 bool session::send_now(delivery& d, ports::time_point now, worker_stats& stats) {
   if (d.qos == 0) {
-    if (sink_->send_publish(d, 0, false) == session_sink::send_result::too_large) {
-      stats.add(stats.dropped_too_large);
-      return false;
-    }
-    return true;
+    return was_sent(sink_->send_publish(d, 0, false), stats);
   }
   std::uint16_t id = next_packet_id();
-  if (sink_->send_publish(d, id, false) == session_sink::send_result::too_large) {
-    stats.add(stats.dropped_too_large);
-    return false;
-  }
+  if (!was_sent(sink_->send_publish(d, id, false), stats)) return false;
   auto state = d.qos == 1 ? outgoing_state::awaiting_puback : outgoing_state::awaiting_pubrec;
   inflight_.push_back(inflight_message{id, state, std::move(d)});
   return true;

@@ -90,6 +90,7 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
   } else if (!listener_.allow_anonymous) {
     return reject_connect(codec::rc::not_authorized);
   }
+  username_ = std::move(c.username);
 
   keep_alive_ = c.keep_alive;
   std::optional<std::uint16_t> server_keep_alive;
@@ -124,8 +125,14 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
     if (!codec::valid_topic_name(w.topic)) return reject_connect(codec::rc::topic_name_invalid);
     if (w.qos > config_.maximum_qos) return reject_connect(codec::rc::qos_not_supported);
     if (w.retain && !config_.retain_available) return reject_connect(codec::rc::retain_not_supported);
-    will_delay_ = w.props.will_delay_interval.value_or(0);
-    will_ = make_message(std::move(w.topic), std::move(w.payload), w.qos, w.retain, std::move(w.props));
+    if (!may_publish(w.topic)) {
+      // As Mosquitto does: the client connects, but a will it could not
+      // have published itself is dropped now and never sent.
+      stats().add(stats().publish_denied);
+    } else {
+      will_delay_ = w.props.will_delay_interval.value_or(0);
+      will_ = make_message(std::move(w.topic), std::move(w.payload), w.qos, w.retain, std::move(w.props));
+    }
   }
 
   // Remember what CONNACK must say; it is sent once the session is here.

@@ -40,6 +40,14 @@ struct connection_machine::impl final : core::session_sink,
   void close_quietly();
   bool v5() const { return version_ == codec::protocol_version::v5; }
   core::worker_stats& stats() { return broker_.my_stats(); }
+  // Topic access (ACL). Without an authorizer everything is allowed and
+  // nothing is checked.
+  bool may_publish(std::string_view topic) const {
+    return !broker_.authorizer || broker_.authorizer->can_publish(client_id_, username_, topic);
+  }
+  bool may_read(std::string_view filter_or_topic) const {
+    return !broker_.authorizer || broker_.authorizer->can_subscribe(client_id_, username_, filter_or_topic);
+  }
 
   // session_sink
   std::uint16_t send_window() const override;
@@ -80,6 +88,8 @@ struct connection_machine::impl final : core::session_sink,
 
   // From CONNECT.
   std::string client_id_;
+  // From CONNECT, or the certificate's CN (use_identity_as_username); for ACL checks.
+  std::optional<std::string> username_;
   bool clean_start_ = true;
   std::uint16_t keep_alive_ = 0;  // effective, seconds
   std::uint32_t session_expiry_ = 0;

@@ -17,6 +17,10 @@ bool connection_machine::impl::writable() const {
 connection_machine::impl::send_result connection_machine::impl::send_publish(const core::delivery& d,
                                                                              std::uint16_t packet_id, bool dup) {
   if (phase_ == phase::closed) return send_result::sent;  // stays in flight for the next connection
+  // Read access per delivered message, as Mosquitto checks it: a subscription
+  // to a/# must not carry a topic this client may not read (a deny rule on
+  // a/secret, a session resumed under another user name, retained messages).
+  if (!may_read(d.msg->topic)) return send_result::not_authorized;
   // Reused per thread: assigning into it keeps the capacity of its strings.
   thread_local codec::publish p;
   const core::message& m = *d.msg;

@@ -42,6 +42,19 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     return;
   }
 
+  if (!may_publish(p.topic)) {
+    // Not routed, not retained. MQTT 5 says so in the ack; 3.1.1 cannot, so
+    // it gets the normal ack (as Mosquitto does) and the message is dropped.
+    stats().add(stats().publish_denied);
+    std::uint8_t reason = v5() ? codec::rc::not_authorized : codec::rc::success;
+    if (p.qos == 1) send(codec::pub_response{codec::packet_type::puback, p.packet_id, reason, {}});
+    if (p.qos == 2) {
+      if (!v5()) incoming.insert(p.packet_id);  // the v3 flow goes on to PUBREL/PUBCOMP
+      send(codec::pub_response{codec::packet_type::pubrec, p.packet_id, reason, {}});
+    }
+    return;
+  }
+
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, std::move(p.props));
   std::size_t routed = broker_.publish(m);
   std::uint8_t reason = (routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;

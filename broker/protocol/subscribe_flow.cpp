@@ -16,6 +16,10 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
     auto shared = codec::parse_shared_filter(t.filter);
     if (shared && t.no_local && v5())
       return disconnect_with(codec::rc::protocol_error, "No Local on a shared subscription");
+    if (!may_read(t.filter)) {
+      ack.reason_codes.push_back(v5() ? codec::rc::not_authorized : codec::rc::unspecified_error);
+      continue;
+    }
     core::subscription_options opts;
     opts.qos = std::min(t.qos, config_.maximum_qos);
     opts.no_local = t.no_local;

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <future>
 
+#include "broker/auth/acl_file.hpp"
 #include "broker/auth/password_file.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/server/connection.hpp"
@@ -12,11 +13,15 @@
 namespace flock::server {
 
 server::server(server_options options)
-    : options_(std::move(options)), control_guard_(control_io_.get_executor()), pool_(options_.workers) {
+    : options_(std::move(options)), pool_(options_.workers), control_guard_(control_io_.get_executor()) {
   broker_ = std::make_unique<core::broker>(options_.broker, pool_, clock_);
   if (!options_.broker.password_file.empty()) {
     passwords_ = std::make_unique<auth::password_file>(auth::password_file::load(options_.broker.password_file));
     broker_->set_authenticator(passwords_.get());
+  }
+  if (!options_.broker.acl_file.empty()) {
+    acl_ = std::make_unique<auth::acl_file>(auth::acl_file::load(options_.broker.acl_file));
+    broker_->set_authorizer(acl_.get());
   }
   auto make_handler = options_.make_handler;
   if (!make_handler) {
@@ -101,12 +106,6 @@ void server::stop() {
     listeners_closed.set_value();
   });
   listeners_closed.get_future().wait();
-  // Closing an acceptor queues its aborted accept on the control loop, holding
-  // a socket bound to a worker's io_context. Run that handler now, while the
-  // workers exist, not when control_io_ is destroyed after them.
-  std::promise<void> accepts_aborted;
-  asio::post(control_io_, [&] { accepts_aborted.set_value(); });
-  accepts_aborted.get_future().wait();
 
   // 2. Close every connection politely: flush, FIN, wait for the peer.
   pool_.run_on_all_and_wait([](worker& w) {

@@ -169,7 +169,7 @@ class Broker:
         except OSError:
             return b""
 
-    def log_text(self, limit=6000):
+    def log_text(self, limit=20000):
         try:
             with open(self.log_path, "rb") as f:
                 data = f.read()

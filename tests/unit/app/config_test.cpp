@@ -49,6 +49,7 @@ const std::map<std::string, std::string> sample_values = {
     {"data_dir", "/tmp/flock-x"},      {"workers", "3"},
     {"node_name", "n1@host"},          {"log_level", "debug"},
     {"allow_anonymous", "true"},       {"password_file", ""},
+    {"acl_file", ""},
     {"max_packet_size", "4096"},       {"receive_maximum", "7"},
     {"max_inflight_messages", "9"},    {"max_queued_messages", "11"},
     {"queue_overflow", "drop_newest"}, {"queue_qos0_messages", "true"},
@@ -82,7 +83,7 @@ TEST(config, every_key_settable_from_file_and_from_flag) {
     SCOPED_TRACE(std::string(key.key));
     auto sample = sample_values.find(std::string(key.key));
     ASSERT_NE(sample, sample_values.end()) << "add a sample value for this key";
-    if (sample->second.empty()) continue;  // password_file: must name a readable file
+    if (sample->second.empty()) continue;  // password_file, acl_file: must name a readable file
     ASSERT_NE(key.get(defaults), sample->second) << "sample must differ from the default";
 
     temp_file file(std::string(key.key) + ": " + sample->second + "\n");
@@ -170,6 +171,15 @@ TEST(config, unreadable_file_and_syntax_errors) {
   temp_file bad("workers: [1\n");
   EXPECT_THAT(error_of({"--config", bad.path}), HasSubstr("config: " + bad.path + ":"));
   EXPECT_THAT(error_of({"--password-file", "/nonexistent/passwd"}), HasSubstr("password_file: cannot read"));
+}
+
+TEST(config, acl_file_is_parsed_at_start_up_and_a_bad_line_is_a_config_error) {
+  EXPECT_EQ(error_of({"--acl-file", "/nonexistent/acl"}), "config: acl_file: /nonexistent/acl: cannot read ACL file");
+  temp_file bad("user alice\ntopic readonly alice/#\n");
+  EXPECT_EQ(error_of({"--acl-file", bad.path}),
+            "config: acl_file: " + bad.path + ":2: unknown access 'readonly' (expected read, write, readwrite or deny)");
+  temp_file good("user alice\ntopic alice/#\n");
+  EXPECT_EQ(parse({"--acl-file", good.path}).cfg.broker.acl_file, good.path);
 }
 
 TEST(config, bad_flags_and_listeners) {

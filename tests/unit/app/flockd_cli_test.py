@@ -40,6 +40,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check("unknown key exits 2 naming file and line", r.returncode == 2
           and r.stderr == f"flockd: config: {cfg}:2: unknown key 'foo'\n", repr(r.stderr))
 
+    acl = os.path.join(tmp, "acl")
+    with open(acl, "w") as f:
+        f.write("user alice\ntopic rw alice/#\n")
+    r = run("--acl-file", acl, "--data-dir", os.path.join(tmp, "d0"))
+    check("bad ACL file exits 2 naming file and line", r.returncode == 2
+          and r.stderr == f"flockd: config: acl_file: {acl}:2: unknown access 'rw' "
+                          "(expected read, write, readwrite or deny)\n", repr(r.stderr))
+
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()

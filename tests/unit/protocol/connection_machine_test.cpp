@@ -435,3 +435,143 @@ TEST_F(machine_test, each_subscriber_gets_its_own_subscription_identifier) {
 }
 
 }  // namespace
+
+namespace {
+
+// Topic access rules without a file: publishing to secret/... is refused;
+// reading a/secret and wildcard filters under hidden/ are refused (single
+// hidden/ topics are readable); user alice may read alice/#. Records the
+// user names it is asked about.
+struct fake_acl final : flock::ports::authorizer {
+  bool can_publish(std::string_view, std::optional<std::string_view> user, std::string_view topic) const override {
+    users.emplace_back(user);
+    return topic.rfind("secret/", 0) != 0;
+  }
+  bool can_subscribe(std::string_view, std::optional<std::string_view> user, std::string_view filter) const override {
+    users.emplace_back(user);
+    if (filter.rfind("alice/", 0) == 0) return user && *user == "alice";
+    bool hidden_wildcard = filter.rfind("hidden/", 0) == 0 && filter.find_first_of("+#") != std::string_view::npos;
+    return filter != "a/secret" && !hidden_wildcard;
+  }
+  mutable std::vector<std::optional<std::string>> users;
+};
+
+struct acl_test : machine_test {
+  fake_acl acl;
+  acl_test() { broker->set_authorizer(&acl); }
+
+  std::vector<std::uint8_t> suback_codes(client& c, std::vector<std::string> filters) {
+    codec::subscribe s;
+    s.packet_id = 9;
+    for (auto& f : filters) s.topics.push_back({f, 1, false, false, 0});
+    c.send(s);
+    auto acks = c.received_of<codec::suback>();
+    EXPECT_EQ(acks.size(), 1u);
+    return acks.empty() ? std::vector<std::uint8_t>{} : acks[0].reason_codes;
+  }
+};
+
+TEST_F(acl_test, subscribe_to_a_filter_not_allowed_gets_0x87_in_v5_and_0x80_in_v311) {
+  auto c5 = connect("s5", v::v5);
+  EXPECT_EQ(suback_codes(*c5, {"ok/#", "hidden/+", "a/secret"}), (std::vector<std::uint8_t>{1, 0x87, 0x87}));
+  auto c3 = connect("s3", v::v311);
+  EXPECT_EQ(suback_codes(*c3, {"hidden/#", "ok/+"}), (std::vector<std::uint8_t>{0x80, 1}));
+  // The refused subscription does not exist: hidden/x, which c3 may read,
+  // does not arrive.
+  auto pubc = connect("p", v::v5);
+  pubc->send(pub("hidden/x", "h", 0));
+  pubc->send(pub("ok/y", "y", 0));
+  auto got = c3->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "ok/y");
+}
+
+TEST_F(acl_test, user_name_from_connect_reaches_the_authorizer) {
+  client alice(*broker, ex, 0, v::v5);
+  auto pkt = connect_packet("alice-dev", v::v5);
+  pkt.username = "alice";
+  alice.send(pkt);
+  ASSERT_EQ(alice.received_of<codec::connack>().size(), 1u);
+  EXPECT_EQ(suback_codes(alice, {"alice/#"}), (std::vector<std::uint8_t>{1}));
+  auto anon = connect("anon", v::v5);
+  EXPECT_EQ(suback_codes(*anon, {"alice/#"}), (std::vector<std::uint8_t>{0x87}));
+  ASSERT_GE(acl.users.size(), 2u);
+  EXPECT_EQ(acl.users.back(), std::nullopt);
+}
+
+TEST_F(acl_test, publish_not_allowed_is_not_routed_v5_acks_0x87_v3_acks_normally) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "secret/#", 2);
+  auto p5 = connect("p5", v::v5);
+  p5->send(pub("secret/a", "x", 1, 1));
+  p5->send(pub("secret/a", "x", 2, 2));
+  p5->send(pub("secret/a", "x", 0));
+  auto acks5 = p5->received_of<codec::pub_response>();
+  ASSERT_EQ(acks5.size(), 2u);
+  EXPECT_EQ(acks5[0].type, codec::packet_type::puback);
+  EXPECT_EQ(acks5[0].reason_code, codec::rc::not_authorized);
+  EXPECT_EQ(acks5[1].type, codec::packet_type::pubrec);
+  EXPECT_EQ(acks5[1].reason_code, codec::rc::not_authorized);
+
+  auto p3 = connect("p3", v::v311);
+  p3->send(pub("secret/b", "y", 1, 1));
+  p3->send(pub("secret/b", "y", 2, 2, true));
+  auto acks3 = p3->received_of<codec::pub_response>();
+  ASSERT_EQ(acks3.size(), 2u);
+  EXPECT_EQ(acks3[0].type, codec::packet_type::puback);
+  EXPECT_EQ(acks3[0].reason_code, 0);
+  EXPECT_EQ(acks3[1].type, codec::packet_type::pubrec);
+  EXPECT_EQ(acks3[1].reason_code, 0);
+  p3->send(codec::pub_response{codec::packet_type::pubrel, 2, 0, {}});
+  auto comp = p3->received_of<codec::pub_response>();
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].type, codec::packet_type::pubcomp);
+
+  EXPECT_TRUE(sub->received_of<codec::publish>().empty());
+  // Not retained either.
+  auto late = connect("late", v::v5);
+  subscribe(*late, "secret/#", 0);
+  EXPECT_TRUE(late->received_of<codec::publish>().empty());
+}
+
+TEST_F(acl_test, deny_on_read_stops_delivery_through_a_wildcard_subscription) {
+  // Receive Maximum 1: a refused message must not hold the only in-flight slot.
+  auto sub = std::make_unique<client>(*broker, ex, 1, v::v5);
+  auto pkt = connect_packet("sub", v::v5);
+  pkt.props.receive_maximum = 1;
+  sub->send(pkt);
+  ASSERT_EQ(sub->received_of<codec::connack>().size(), 1u);
+  subscribe(*sub, "a/#", 1);
+  auto pubc = connect("pub", v::v5);
+  pubc->send(pub("a/secret", "s", 1, 1, true));
+  pubc->send(pub("a/public", "p", 1, 2));
+  pubc->send(pub("a/secret", "s", 0));
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "a/public");
+  // Retained messages sent on subscribe are checked the same way.
+  auto late = connect("late", v::v311);
+  subscribe(*late, "a/#", 1);
+  EXPECT_TRUE(late->received_of<codec::publish>().empty());
+}
+
+TEST_F(acl_test, will_on_a_topic_not_allowed_is_never_published) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "secret/will", 0);
+  subscribe(*sub, "ok/will", 0);
+  for (const char* topic : {"secret/will", "ok/will"}) {
+    client c(*broker, ex, 0, v::v5);
+    auto pkt = connect_packet(std::string("w-") + topic, v::v5);
+    pkt.will = codec::will_message{topic, "gone", 0, false, {}};
+    c.send(pkt);
+    auto acks = c.received_of<codec::connack>();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].reason_code, 0);  // the client still connects
+    c.drop();
+  }
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "ok/will");
+}
+
+}  // namespace
