@@ -260,17 +260,22 @@ def broker(request):
     m = request.node.get_closest_marker("broker")
     options = dict(m.kwargs) if m else {}
     with tempfile.TemporaryDirectory(prefix="flock-itest-") as tmpdir:
-        b = Broker(request.param, options, tmpdir)
-        b.start()
-        try:
-            yield b
-        finally:
-            crashed = b.stop()
-            rep = getattr(request.node, "rep_call", None)
-            if rep is not None and rep.failed:
-                sys.stderr.write(b.log_text() + "\n")
-            if crashed:
-                pytest.fail("%s\n%s" % (crashed, b.log_text()))
+        yield from running(Broker(request.param, options, tmpdir), request)
+
+
+def running(b, request=None):
+    """Starts broker `b` for one test (a generator for fixtures: `yield from`); at teardown
+    stops it, prints its log if the test failed, and fails the test if the broker crashed."""
+    b.start()
+    try:
+        yield b
+    finally:
+        crashed = b.stop()
+        rep = getattr(request.node, "rep_call", None) if request else None
+        if rep is not None and rep.failed:
+            sys.stderr.write(b.log_text() + "\n")
+        if crashed:
+            pytest.fail("%s\n%s" % (crashed, b.log_text()))
 
 
 @pytest.fixture(params=[4, 5], ids=["v311", "v5"])

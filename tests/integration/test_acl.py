@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from conftest import IS_MOSQUITTO, Broker, marker_sync
+from conftest import IS_MOSQUITTO, Broker, marker_sync, running
 from mqtt_raw import *  # noqa: F401,F403
 
 pytestmark = pytest.mark.skipif(IS_MOSQUITTO, reason="flockd --acl-file; Mosquitto does not check SUBSCRIBE")
@@ -40,14 +40,7 @@ def broker(request):
         path = os.path.join(tmpdir, "acl")
         with open(path, "w") as f:
             f.write(ACL)
-        b = AclBroker(request.param, tmpdir, path)
-        b.start()
-        try:
-            yield b
-        finally:
-            crashed = b.stop()
-            if crashed:
-                pytest.fail("%s\n%s" % (crashed, b.log_text()))
+        yield from running(AclBroker(request.param, tmpdir, path), request)
 
 
 def denied(version):

@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from conftest import BROKER_PATH, IS_MOSQUITTO, Broker
+from conftest import BROKER_PATH, IS_MOSQUITTO, Broker, running
 from mqtt_raw import *  # noqa: F401,F403
 
 pytestmark = pytest.mark.skipif(IS_MOSQUITTO, reason="flockd password file flags")
@@ -30,14 +30,7 @@ def broker(request):
         path = os.path.join(tmpdir, "passwd")
         subprocess.run([FLOCKCTL, "passwd", path, "alice", "wonderland"], check=True)
         subprocess.run(["mosquitto_passwd", "-b", path, "bob", "builder"], check=True)
-        b = PasswordBroker(request.param, tmpdir, path)
-        b.start()
-        try:
-            yield b
-        finally:
-            crashed = b.stop()
-            if crashed:
-                pytest.fail("%s\n%s" % (crashed, b.log_text()))
+        yield from running(PasswordBroker(request.param, tmpdir, path), request)
 
 
 @pytest.mark.parametrize("version", [4, 5])

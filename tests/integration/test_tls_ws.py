@@ -19,7 +19,7 @@ import threading
 import pytest
 
 import mqtt_raw
-from conftest import BROKER_PATH, IS_MOSQUITTO, Broker, free_port, wait_for
+from conftest import BROKER_PATH, IS_MOSQUITTO, Broker, free_port, running, wait_for
 
 paho = pytest.importorskip("paho.mqtt.client")
 
@@ -84,14 +84,7 @@ def broker(request, certs):
     m = request.node.get_closest_marker("broker")
     options = dict(m.kwargs) if m else {}
     with tempfile.TemporaryDirectory(prefix="flock-itest-") as tmpdir:
-        b = TlsBroker(request.param, options, tmpdir, certs)
-        b.start()
-        try:
-            yield b
-        finally:
-            crashed = b.stop()
-            if crashed:
-                pytest.fail("%s\n%s" % (crashed, b.log_text()))
+        yield from running(TlsBroker(request.param, options, tmpdir, certs), request)
 
 
 # ---------------------------------------------------------------- paho
