@@ -41,7 +41,7 @@ void broker::impl::on_tick(ports::worker_id w) {
     if (s->will() && s->will()->due <= now) {
       message_ptr msg = s->will()->msg;
       s->will().reset();
-      publish(msg);
+      publish_will(msg);
     }
     if (s->expires_at() && *s->expires_at() <= now) end_session(s);
     else if (!s->will() && !s->expires_at()) timed[w].erase(s.get());

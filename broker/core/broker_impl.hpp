@@ -67,6 +67,10 @@ struct broker::impl {
   // sessions the message was routed to.
   std::size_t publish(const message_ptr& msg);
   std::size_t route(const message_ptr& msg);
+  // A will's Message Expiry Interval counts from when it is published, not
+  // from CONNECT (MQTT 5 3.1.3.2.4): the interval rides in the will's props
+  // until then and becomes the deadline here.
+  void publish_will(const message_ptr& will);
 
   // --- timers and $SYS (broker.cpp) ---
   void on_tick(ports::worker_id w);

@@ -28,6 +28,17 @@ std::size_t broker::impl::publish(const message_ptr& msg) {
   return route(msg);
 }
 
+void broker::impl::publish_will(const message_ptr& will) {
+  if (!will->props.message_expiry_interval) {
+    publish(will);
+    return;
+  }
+  auto m = std::make_shared<message>(*will);
+  m->expires_at = now() + std::chrono::seconds(*m->props.message_expiry_interval);
+  m->props.message_expiry_interval.reset();
+  publish(m);
+}
+
 std::size_t broker::impl::route(const message_ptr& msg) {
   auto& targets = t_targets;
   targets.clear();

@@ -74,7 +74,7 @@ void broker::impl::on_session_detached(const std::shared_ptr<session>& s, std::o
   const auto now = this->now();
   if (will) {
     if (will_delay == 0 || s->expiry_interval() == 0) {
-      publish(*will);
+      publish_will(*will);
     } else {
       s->will() = session::pending_will{*will, now + std::chrono::seconds(will_delay)};
     }
@@ -104,7 +104,7 @@ void broker::impl::end_session(const std::shared_ptr<session>& s) {
     // The session ends before the will delay: the will goes now (MQTT 5 3.1.3.2.2).
     message_ptr msg = w->msg;
     w.reset();
-    publish(msg);
+    publish_will(msg);
   }
   timed[current()].erase(s.get());
 }

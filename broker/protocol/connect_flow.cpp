@@ -131,7 +131,12 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
       stats().add(stats().publish_denied);
     } else {
       will_delay_ = w.props.will_delay_interval.value_or(0);
-      will_ = make_message(std::move(w.topic), std::move(w.payload), w.qos, w.retain, std::move(w.props));
+      auto expiry = w.props.message_expiry_interval;
+      auto will = make_message(std::move(w.topic), std::move(w.payload), w.qos, w.retain, std::move(w.props));
+      // The expiry starts when the will is published: broker::impl::publish_will.
+      will->props.message_expiry_interval = expiry;
+      will->expires_at.reset();
+      will_ = std::move(will);
     }
   }
 

@@ -66,7 +66,7 @@ struct connection_machine::impl final : core::session_sink,
   void handle_publish(codec::publish& p);
   // An application message from this client (PUBLISH or will): expiry becomes
   // a deadline, and per-delivery properties are stripped.
-  core::message_ptr make_message(std::string&& topic, std::string&& payload, std::uint8_t qos, bool retain,
+  std::shared_ptr<core::message> make_message(std::string&& topic, std::string&& payload, std::uint8_t qos, bool retain,
                                  codec::properties&& props);
   void handle_ack(const codec::pub_response& r);
   void handle_disconnect(const codec::disconnect& d);

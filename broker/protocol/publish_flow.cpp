@@ -66,7 +66,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
   }
 }
 
-core::message_ptr connection_machine::impl::make_message(std::string&& topic, std::string&& payload, std::uint8_t qos,
+std::shared_ptr<core::message> connection_machine::impl::make_message(std::string&& topic, std::string&& payload, std::uint8_t qos,
                                                         bool retain, codec::properties&& props) {
   auto m = std::make_shared<core::message>();
   m->topic = std::move(topic);

@@ -575,3 +575,23 @@ TEST_F(acl_test, will_on_a_topic_not_allowed_is_never_published) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(machine_test, will_message_expiry_counts_from_publication_not_connect) {
+  auto sub = connect("sub", v::v5, 1);
+  subscribe(*sub, "w", 1);
+  auto c = std::make_unique<client>(*broker, ex, 0, v::v5);
+  auto pkt = connect_packet("long-lived", v::v5);
+  pkt.will = codec::will_message{"w", "bye", 1, false, {}};
+  pkt.will->props.message_expiry_interval = 10;
+  c->send(pkt);
+  clk.advance(std::chrono::seconds(60));  // connected far longer than the will's expiry
+  c->drop();
+  auto got = sub->received_of<codec::publish>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "bye");
+  EXPECT_EQ(got[0].props.message_expiry_interval, 10u);
+}
+
+}  // namespace
