@@ -59,9 +59,13 @@ def test_will_not_published_after_normal_disconnect(broker, version):
 
 
 def test_will_retained(broker, version):
+    live = watcher(broker, version, "will-live")
     c = broker.connect("wr", version=version, will=Will("will/ret", b"last", qos=1, retain=True))
     c.abort()
-    w = watcher(broker, version)  # subscribes after the will was published
+    # The will is published asynchronously after the abort; wait until it is out before the
+    # second watcher subscribes, so that one must get it from the retained store.
+    assert live.recv_publish().payload == b"last"
+    w = watcher(broker, version)
     p = w.recv_publish()
     assert (p.topic, p.payload, p.retain) == ("will/ret", b"last", True)
 
