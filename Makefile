@@ -54,3 +54,13 @@ test-asan: deps
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+
+# flockd versus Mosquitto with flock-bench (tools/flock-bench/compare.sh): fresh
+# brokers on free loopback ports, five cases of ~10 s per broker, a table of
+# flock/mosquitto ratios. Extra flags: make bench BENCH_ARGS="--duration 5 --only qos1".
+.PHONY: bench
+BENCH_ARGS ?=
+bench: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target flockd flock-bench
+	tools/flock-bench/compare.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench $(BENCH_ARGS)

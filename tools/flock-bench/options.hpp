@@ -1,0 +1,66 @@
+#pragma once
+// flock-bench's command line: `flock-bench SCENARIO [--flag VALUE]...` or
+// `--scenario SCENARIO`. Every flag also accepts --flag=VALUE.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flock::bench {
+
+struct options {
+  std::string scenario;  // pubsub, connections, fill, drain
+
+  // connection
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 1883;
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  std::string client_prefix = "bench";
+  int mqtt_version = 4;  // 4 = 3.1.1, 5 = 5.0
+  int threads = 1;
+  int keepalive = 60;
+  double connect_timeout = 10;
+  bool json = false;
+  bool quiet = false;
+
+  // pubsub
+  int publishers = 1;
+  int subscribers = 1;
+  int topics = 1;
+  int qos = 0;
+  std::size_t payload = 64;
+  double rate = 0;  // total messages/s; 0 = as fast as possible
+  int inflight = 16;
+  double duration = 10;
+  double warmup = 1;
+  double drain = 10;
+  bool persistent = false;
+  std::uint32_t session_expiry = 3600;
+  double kill_subscriber_after = -1;  // seconds after the start; < 0 = never
+  double reconnect_delay = 0.5;
+
+  // connections
+  int connections = 1000;
+  double connect_rate = 0;  // connections/s; 0 = as fast as possible
+  int connect_concurrency = 256;
+  int broker_pid = 0;
+  bool subscribe = false;
+
+  // fill / drain
+  std::uint64_t retained = 0;
+  int sessions = 0;
+  std::uint64_t queued = 0;
+  std::optional<int> fill_qos;  // fill --retained: --qos, default 1
+};
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws usage_error with one line saying what is wrong.
+options parse_options(const std::vector<std::string>& args);
+const char* usage_text();
+
+}  // namespace flock::bench
