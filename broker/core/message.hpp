@@ -1,6 +1,7 @@
 #pragma once
 // An application message as it travels through the broker: decoded once,
 // shared (immutable, reference counted) by every session it is delivered to.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,6 +12,15 @@
 
 namespace flock::core {
 
+// How many persistent sessions still need a stored message. Copying a
+// message gives a copy that nobody references yet.
+struct durable_ref_count {
+  mutable std::atomic<std::uint32_t> value{0};
+  durable_ref_count() = default;
+  durable_ref_count(const durable_ref_count&) {}
+  durable_ref_count& operator=(const durable_ref_count&) { return *this; }
+};
+
 struct message {
   std::string topic;
   std::string payload;
@@ -19,10 +29,18 @@ struct message {
   // Properties forwarded unchanged (payload format, content type, response
   // topic, correlation data, user properties). Never carries topic alias,
   // subscription identifiers or message expiry: those are per delivery.
+  // (A will waiting to be published keeps its Message Expiry Interval here:
+  // it starts counting at publication.)
   codec::properties props;
   // Message Expiry Interval turned into a deadline; nullopt: never expires.
   std::optional<ports::time_point> expires_at;
   std::string publisher;  // client id, for No Local
+
+  // Durable state (ports::store): the key of the stored copy, 0 when the
+  // message is not stored, and how many persistent sessions reference that
+  // copy; the last one to let go deletes it. Set before the message is shared.
+  std::uint64_t id = 0;
+  durable_ref_count refs;
 };
 
 using message_ptr = std::shared_ptr<const message>;

@@ -1,0 +1,60 @@
+// See memory_backend.hpp. Behaves like the RocksDB backend where the store
+// can tell: atomic batches, ordered scans, range deletes with an exclusive
+// end, all-or-nothing failure.
+#include "storage/memory_backend.hpp"
+
+namespace flock::storage {
+namespace {
+
+class memory_backend final : public kv_backend {
+ public:
+  explicit memory_backend(std::shared_ptr<memory_disk> disk) : disk_(std::move(disk)) {}
+
+  write_status write(const kv_batch& batch, bool /*sync*/) override {
+    if (disk_->failing.load()) {
+      disk_->failed_writes.fetch_add(1);
+      return {"simulated write failure (no space left on device)"};
+    }
+    std::lock_guard lock(disk_->mu);
+    for (const auto& w : batch) {
+      auto& col = disk_->columns[static_cast<std::size_t>(w.col)];
+      switch (w.op) {
+        case kv_write::kind::put: col.insert_or_assign(w.key, w.value); break;
+        case kv_write::kind::del: col.erase(w.key); break;
+        case kv_write::kind::del_range:
+          col.erase(col.lower_bound(w.key), col.lower_bound(w.value));
+          break;
+      }
+    }
+    disk_->writes.fetch_add(1);
+    return {};
+  }
+
+  void recover() override {}
+
+  void scan(column c, const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    std::lock_guard lock(disk_->mu);
+    for (const auto& [k, v] : disk_->columns[static_cast<std::size_t>(c)]) fn(k, v);
+  }
+
+  std::optional<std::string> get(column c, std::string_view key) const override {
+    std::lock_guard lock(disk_->mu);
+    const auto& col = disk_->columns[static_cast<std::size_t>(c)];
+    auto it = col.find(key);
+    if (it == col.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::string location() const override { return "memory store"; }
+
+ private:
+  std::shared_ptr<memory_disk> disk_;
+};
+
+}  // namespace
+
+std::unique_ptr<kv_backend> open_memory_backend(std::shared_ptr<memory_disk> disk) {
+  return std::make_unique<memory_backend>(std::move(disk));
+}
+
+}  // namespace flock::storage

@@ -1,0 +1,136 @@
+// store_op -> writes. Runs on the store's writer thread, once per op that
+// survives coalescing; the message payload is copied once, into the record.
+#include <type_traits>
+
+#include "proto/records.pb.h"
+#include "storage/keys.hpp"
+#include "storage/record_codec.hpp"
+
+namespace flock::storage {
+namespace {
+
+namespace rec = flock::records;
+
+void fill_message(rec::MessageRecord& r, const core::message& m, const wall_clock_mapping& time) {
+  r.set_topic(m.topic);
+  r.set_payload(m.payload);
+  r.set_qos(m.qos);
+  r.set_retain(m.retain);
+  r.set_publisher(m.publisher);
+  if (m.expires_at) r.set_expires_at_unix_ms(time.to_unix_ms(*m.expires_at));
+  // Only the properties a message carries (codec::properties has every
+  // packet's properties; the rest never reach a core::message).
+  const auto& p = m.props;
+  if (p.payload_format_indicator) r.set_payload_format_indicator(*p.payload_format_indicator);
+  if (p.message_expiry_interval) r.set_message_expiry_interval(*p.message_expiry_interval);
+  if (p.content_type) r.set_content_type(*p.content_type);
+  if (p.response_topic) r.set_response_topic(*p.response_topic);
+  if (p.correlation_data) r.set_correlation_data(*p.correlation_data);
+  for (const auto& up : p.user_properties) {
+    auto* out = r.add_user_properties();
+    out->set_key(up.key);
+    out->set_value(up.value);
+  }
+}
+
+void fill_delivery(rec::DeliveryRecord& r, const ports::delivery_meta& m) {
+  r.set_qos(m.qos);
+  r.set_retain(m.retain);
+  for (auto id : m.subscription_ids) r.add_subscription_ids(id);
+}
+
+template <class Record>
+void put(kv_batch& batch, column c, std::string key, const Record& r) {
+  kv_write w{kv_write::kind::put, c, std::move(key), {}};
+  r.SerializeToString(&w.value);
+  batch.push_back(std::move(w));
+}
+
+void del(kv_batch& batch, column c, std::string key) {
+  batch.push_back(kv_write{kv_write::kind::del, c, std::move(key), {}});
+}
+
+rec::InflightRecord::State to_record(core::outgoing_state s) {
+  switch (s) {
+    case core::outgoing_state::awaiting_puback: return rec::InflightRecord::AWAITING_PUBACK;
+    case core::outgoing_state::awaiting_pubrec: return rec::InflightRecord::AWAITING_PUBREC;
+    case core::outgoing_state::awaiting_pubcomp: return rec::InflightRecord::AWAITING_PUBCOMP;
+  }
+  return rec::InflightRecord::AWAITING_PUBACK;
+}
+
+}  // namespace
+
+void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_batch& batch) {
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, ports::session_put>) {
+          rec::SessionRecord r;
+          r.set_client_id(o.client_id);
+          r.set_expiry_interval(o.expiry_interval);
+          if (o.expires_at) r.set_expires_at_unix_ms(time.to_unix_ms(*o.expires_at));
+          r.set_online(o.online);
+          if (o.will) fill_message(*r.mutable_will(), *o.will, time);
+          if (o.will_due) r.set_will_due_unix_ms(time.to_unix_ms(*o.will_due));
+          put(batch, column::sessions, keys::id_key(o.session_id), r);
+        } else if constexpr (std::is_same_v<T, ports::session_delete>) {
+          del(batch, column::sessions, keys::id_key(o.session_id));
+          auto [begin, end] = keys::session_range(o.session_id);
+          for (column c : {column::subscriptions, column::queue, column::inflight, column::incoming})
+            batch.push_back(kv_write{kv_write::kind::del_range, c, begin, end});
+        } else if constexpr (std::is_same_v<T, ports::subscription_put>) {
+          rec::SubscriptionRecord r;
+          r.set_qos(o.options.qos);
+          r.set_no_local(o.options.no_local);
+          r.set_retain_as_published(o.options.retain_as_published);
+          r.set_retain_handling(o.options.retain_handling);
+          r.set_identifier(o.options.identifier);
+          put(batch, column::subscriptions, keys::subscription_key(o.session_id, o.filter), r);
+        } else if constexpr (std::is_same_v<T, ports::subscription_delete>) {
+          del(batch, column::subscriptions, keys::subscription_key(o.session_id, o.filter));
+        } else if constexpr (std::is_same_v<T, ports::message_put>) {
+          rec::MessageRecord r;
+          fill_message(r, *o.msg, time);
+          put(batch, column::messages, keys::id_key(o.msg->id), r);
+        } else if constexpr (std::is_same_v<T, ports::message_delete>) {
+          del(batch, column::messages, keys::id_key(o.message_id));
+        } else if constexpr (std::is_same_v<T, ports::queued_put>) {
+          rec::DeliveryRecord r;
+          fill_delivery(r, o.meta);
+          put(batch, column::queue, keys::pair_key(o.session_id, o.message_id), r);
+        } else if constexpr (std::is_same_v<T, ports::queued_delete>) {
+          del(batch, column::queue, keys::pair_key(o.session_id, o.message_id));
+        } else if constexpr (std::is_same_v<T, ports::inflight_put>) {
+          rec::InflightRecord r;
+          r.set_packet_id(o.packet_id);
+          r.set_state(to_record(o.state));
+          fill_delivery(*r.mutable_meta(), o.meta);
+          put(batch, column::inflight, keys::pair_key(o.session_id, o.message_id), r);
+        } else if constexpr (std::is_same_v<T, ports::inflight_delete>) {
+          del(batch, column::inflight, keys::pair_key(o.session_id, o.message_id));
+        } else if constexpr (std::is_same_v<T, ports::incoming_put>) {
+          put(batch, column::incoming, keys::incoming_key(o.session_id, o.packet_id), rec::IncomingRecord{});
+        } else if constexpr (std::is_same_v<T, ports::incoming_delete>) {
+          del(batch, column::incoming, keys::incoming_key(o.session_id, o.packet_id));
+        } else if constexpr (std::is_same_v<T, ports::retained_put>) {
+          rec::MessageRecord r;
+          fill_message(r, *o.msg, time);
+          put(batch, column::retained, o.msg->topic, r);
+        } else if constexpr (std::is_same_v<T, ports::retained_delete>) {
+          del(batch, column::retained, o.topic);
+        } else {
+          static_assert(sizeof(T) == 0, "every store_op is encoded");
+        }
+      },
+      op);
+}
+
+std::string encode_meta(std::uint32_t format_version, std::string_view written_by) {
+  rec::MetaRecord r;
+  r.set_format_version(format_version);
+  r.set_written_by(std::string(written_by));
+  return r.SerializeAsString();
+}
+
+}  // namespace flock::storage
