@@ -9,6 +9,8 @@
 #include "broker/app/config_keys.hpp"
 #include "broker/auth/acl_file.hpp"
 #include "broker/server/listener.hpp"
+#include "broker/server/log.hpp"
+#include "storage/store_factory.hpp"
 
 namespace flock::app {
 namespace {
@@ -282,6 +284,13 @@ server::server_options to_server_options(const config& cfg) {
   o.listeners = resolved_listeners(cfg);
   o.workers = cfg.workers;
   o.broker = cfg.broker;
+  if (cfg.durability != "memory") {
+    storage::store_options so;
+    so.dir = cfg.data_dir;
+    so.mode = cfg.durability == "sync" ? storage::durability::sync : storage::durability::async;
+    so.log = [](const std::string& line) { server::log::warn("store: ", line); };
+    o.open_store = [so](ports::executor& ex, ports::clock& clock) { return storage::open_rocksdb_store(so, ex, clock); };
+  }
   return o;
 }
 

@@ -37,6 +37,9 @@ struct listener_config {
 struct config {
   std::vector<listener_config> listeners;  // empty: one listener on 127.0.0.1:1883
   std::string data_dir = "./data";
+  // sync: the WAL is fsynced before an ack (survives power loss); async: the
+  // WAL is written, not synced (survives a killed process); memory: no disk.
+  std::string durability = "async";
   std::uint32_t workers = 0;  // 0: one per core
   std::string log_level = "info";
   std::optional<bool> allow_anonymous;  // default for listeners that do not say

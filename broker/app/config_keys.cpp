@@ -87,6 +87,15 @@ std::vector<key_spec> make_keys() {
   std::vector<key_spec> k;
   k.push_back(string_key("data_dir", "DIR", "directory for durable state; created if missing",
                          [](config& c) -> auto& { return c.data_dir; }, false));
+  k.push_back({"durability", "MODE",
+               "sync (fsync before acking: survives power loss), async (survives a killed flockd) "
+               "or memory (nothing on disk)",
+               [](config& c, const std::string& v) {
+                 if (v != "sync" && v != "async" && v != "memory")
+                   throw std::invalid_argument("expected sync, async or memory, got '" + v + "'");
+                 c.durability = v;
+               },
+               [](const config& c) { return c.durability; }});
   k.push_back(unsigned_key("workers", "worker threads; 0 = one per core", [](config& c) -> auto& { return c.workers; },
                            0, 1024));
   k.push_back(string_key("node_name", "NAME", "this node's name in the cluster and in $SYS",

@@ -21,6 +21,8 @@ const broker_config& broker::config() const { return impl_->config; }
 
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
 void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }
+void broker::set_store(ports::store* store) { impl_->persistence = journal(store); }
+void broker::restore(ports::restored_state state) { impl_->restore(std::move(state)); }
 
 void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
 
@@ -38,12 +40,14 @@ void broker::impl::on_tick(ports::worker_id w) {
     ++it;
   }
   for (auto& s : due) {
+    const bool expires = s->expires_at() && *s->expires_at() <= now;
     if (s->will() && s->will()->due <= now) {
       message_ptr msg = s->will()->msg;
       s->will().reset();
       publish_will(msg);
+      if (!expires) s->save(false);  // the stored record no longer carries the will
     }
-    if (s->expires_at() && *s->expires_at() <= now) end_session(s);
+    if (expires) end_session(s);
     else if (!s->will() && !s->expires_at()) timed[w].erase(s.get());
   }
   if (w == 0) {

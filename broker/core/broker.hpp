@@ -10,6 +10,7 @@
 #include "broker/ports/authorizer.hpp"
 #include "broker/ports/clock.hpp"
 #include "broker/ports/executor.hpp"
+#include "broker/ports/store.hpp"
 
 namespace flock::core {
 
@@ -30,6 +31,11 @@ class broker {
   // and subscribe to every topic. Set before any connection arrives; must
   // outlive the broker.
   void set_authorizer(const ports::authorizer* authz);
+
+  // Durable state (null: durability "memory"). Set before any connection
+  // arrives; must outlive the broker. Then restore() what the store loaded.
+  void set_store(ports::store* store);
+  void restore(ports::restored_state state);
 
   struct impl;
   impl& internals() { return *impl_; }

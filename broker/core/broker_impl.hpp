@@ -9,6 +9,7 @@
 // blocks are per worker.
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 
 #include "broker/core/broker.hpp"
 #include "broker/core/delivery.hpp"
+#include "broker/core/journal.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/retained_index.hpp"
 #include "broker/core/session.hpp"
@@ -36,6 +38,10 @@ struct broker::impl {
   std::atomic<std::int64_t> clients_maximum{0};
   const ports::authenticator* authenticator = nullptr;
   const ports::authorizer* authorizer = nullptr;  // null: no topic access checks at all
+  journal persistence;  // durable state; disabled (no store) with durability "memory"
+  // Session and stored-message ids (see ports/store.hpp); seeded by restore().
+  std::atomic<std::uint64_t> next_id{1};
+  std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
 
   ports::worker_id current() const { return executor.current_worker(); }
   worker_stats& my_stats() { return stats[current()]; }
@@ -56,17 +62,30 @@ struct broker::impl {
   std::size_t session_count();
 
   // --- subscriptions (subscriptions.cpp) ---
-  // Returns true if the subscription is new for this session.
-  bool subscribe(const std::shared_ptr<session>& s, const std::string& filter, const subscription_options& opts);
-  bool unsubscribe(const std::shared_ptr<session>& s, const std::string& filter);
+  // A persistent session's change is written to the store; its SUBACK /
+  // UNSUBACK waits for `ticket`.
+  struct subscription_change {
+    bool changed = false;  // subscribe: the subscription is new; unsubscribe: it existed
+    journal::ticket ticket = 0;
+  };
+  subscription_change subscribe(const std::shared_ptr<session>& s, const std::string& filter,
+                                const subscription_options& opts);
+  subscription_change unsubscribe(const std::shared_ptr<session>& s, const std::string& filter);
   std::vector<message_ptr> retained_for(std::string_view filter);
   std::size_t subscription_count();
 
   // --- routing (router.cpp) ---
-  // Stores/clears a retained message, then routes. Returns the number of
-  // sessions the message was routed to.
-  std::size_t publish(const message_ptr& msg);
-  std::size_t route(const message_ptr& msg);
+  struct publish_result {
+    std::size_t routed = 0;     // sessions the message went to
+    journal::ticket ticket = 0; // the publisher's ack waits for it (0: nothing written)
+  };
+  // Stores/clears a retained message, then routes. QoS 1/2 deliveries to
+  // persistent sessions are written to the store (message once, one queued
+  // record per session) before anything is posted to another worker.
+  // `publisher_op` (the publisher's incoming QoS 2 id) is written in the same
+  // group as the message: a restart knows both or neither.
+  publish_result publish(const message_ptr& msg, std::optional<ports::store_op> publisher_op = std::nullopt);
+  publish_result route(const message_ptr& msg, std::vector<ports::store_op>& ops);
   // A will's Message Expiry Interval counts from when it is published, not
   // from CONNECT (MQTT 5 3.1.3.2.4): the interval rides in the will's props
   // until then and becomes the deadline here.
@@ -76,6 +95,12 @@ struct broker::impl {
   void on_tick(ports::worker_id w);
   void publish_sys();
   void watch(const std::shared_ptr<session>& s);  // has an expiry or a delayed will
+
+  // --- durable state (restore.cpp) ---
+  // Start-up, before any connection: sessions, subscriptions, queues and
+  // retained messages from the store. Sessions go round robin to workers;
+  // expired ones end (and send their wills) on the first tick.
+  void restore(ports::restored_state state);
 
   std::mutex directory_mutex;
   std::unordered_map<std::string, std::shared_ptr<session>> directory;

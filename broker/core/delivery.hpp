@@ -15,6 +15,9 @@ struct delivery {
   std::uint8_t qos = 0;        // min(message QoS, highest granted QoS)
   bool retain = false;         // retain flag as sent to this subscriber
   std::vector<std::uint32_t> subscription_ids;
+  // Written to the store for this session (a queued record and one
+  // reference on msg): whoever drops the delivery deletes the record.
+  bool stored = false;
 };
 
 enum class outgoing_state : std::uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
@@ -22,7 +25,8 @@ enum class outgoing_state : std::uint8_t { awaiting_puback, awaiting_pubrec, awa
 struct inflight_message {
   std::uint16_t packet_id = 0;
   outgoing_state state = outgoing_state::awaiting_puback;
-  delivery d;
+  delivery d;  // d.msg is released once the receiver has it (awaiting_pubcomp)
+  std::uint64_t message_id = 0;  // key of the stored in-flight record; 0: not stored
 };
 
 // Implemented by the protocol machine the session is attached to. Called only
@@ -40,6 +44,10 @@ class session_sink {
   // Encodes and writes a PUBLISH (dup set on session resume).
   virtual send_result send_publish(const delivery& d, std::uint16_t packet_id, bool dup) = 0;
   virtual void send_pubrel(std::uint16_t packet_id) = 0;
+  // What is sent from now on waits until store ticket t is durable (a QoS 2
+  // PUBLISH must not reach the client before its in-flight record is on
+  // disk, nor a PUBREL before its state change). 0: nothing to wait for.
+  virtual void hold_output_until(std::uint64_t ticket) = 0;
   // Another connection took the session over: say so (v5 DISCONNECT 0x8E) and
   // close. The sink detaches itself before this returns.
   virtual void take_over() = 0;

@@ -13,19 +13,29 @@ struct target {
   std::uint8_t qos = 0;
   bool retain_as_published = false;
   std::vector<std::uint32_t> ids;
+  bool stored = false;  // written to the store for this session
 };
 
 // Per thread, reused for every publish so routing does not allocate.
 thread_local std::vector<target> t_targets;
+thread_local std::vector<ports::store_op> t_ops;
 
 }  // namespace
 
-std::size_t broker::impl::publish(const message_ptr& msg) {
+broker::impl::publish_result broker::impl::publish(const message_ptr& msg, std::optional<ports::store_op> publisher_op) {
+  auto& ops = t_ops;
+  ops.clear();
+  if (publisher_op) ops.push_back(std::move(*publisher_op));
   if (msg->retain) {
     std::unique_lock lock(retained_mutex);
     retained.set(msg);
+    // $SYS topics are rebuilt every interval: not worth a write.
+    if (persistence.enabled() && !msg->topic.starts_with("$SYS/")) {
+      if (msg->payload.empty()) ops.push_back(ports::retained_delete{msg->topic});
+      else ops.push_back(ports::retained_put{msg});
+    }
   }
-  return route(msg);
+  return route(msg, ops);
 }
 
 void broker::impl::publish_will(const message_ptr& will) {
@@ -39,7 +49,7 @@ void broker::impl::publish_will(const message_ptr& will) {
   publish(m);
 }
 
-std::size_t broker::impl::route(const message_ptr& msg) {
+broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::vector<ports::store_op>& ops) {
   auto& targets = t_targets;
   targets.clear();
   {
@@ -71,7 +81,7 @@ std::size_t broker::impl::route(const message_ptr& msg) {
           targets.push_back(std::move(t));
         });
   }
-  if (targets.empty()) return 0;
+  if (targets.empty()) return {0, persistence.append(ops)};
 
   // One copy per session, at the highest granted QoS, carrying every matching
   // subscription identifier (MQTT 5 3.3.4).
@@ -91,12 +101,32 @@ std::size_t broker::impl::route(const message_ptr& msg) {
     targets.resize(out + 1);
   }
 
+  // Persistent sessions get their QoS 1/2 copy on disk: the message once, a
+  // queued record each. Appended before any post below, so every later
+  // change by the target sessions' workers comes after it in the store's log.
+  std::uint32_t stored = 0;
+  if (msg->id != 0) {
+    const std::size_t first = ops.size();
+    for (auto& t : targets) {
+      std::uint8_t qos = std::min(msg->qos, t.qos);
+      if (qos == 0 || !t.s->stores_messages()) continue;
+      t.stored = true;
+      ++stored;
+      ops.push_back(ports::queued_put{t.s->id(), msg->id, {qos, t.retain_as_published && msg->retain, t.ids}});
+    }
+    if (stored != 0) {
+      msg->refs.value.store(stored, std::memory_order_relaxed);  // published by the posts below
+      ops.insert(ops.begin() + static_cast<std::ptrdiff_t>(first), ports::message_put{msg});
+    }
+  }
+  const journal::ticket ticket = persistence.append(ops);
+
   const ports::worker_id here = current();
   const auto now = this->now();
   std::vector<std::vector<std::pair<std::shared_ptr<session>, delivery>>> remote(executor.worker_count());
   std::size_t routed = targets.size();
   for (auto& t : targets) {
-    delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids)};
+    delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored};
     ports::worker_id owner = t.s->owner();
     if (owner == here) {
       t.s->deliver(std::move(d), now, my_stats());
@@ -119,7 +149,7 @@ std::size_t broker::impl::route(const message_ptr& msg) {
       }
     });
   }
-  return routed;
+  return {routed, ticket};
 }
 
 }  // namespace flock::core

@@ -21,8 +21,9 @@ bool was_sent(session_sink::send_result r, worker_stats& stats) {
 }
 }  // namespace
 
-session::session(std::string client_id, ports::worker_id owner, const broker_config& config)
-    : client_id_(std::move(client_id)), config_(config), owner_(owner) {}
+session::session(std::string client_id, std::uint64_t id, ports::worker_id owner, const broker_config& config,
+                 journal& persistence)
+    : client_id_(std::move(client_id)), id_(id), config_(config), journal_(persistence), owner_(owner) {}
 
 void session::attach(session_sink* sink, worker_stats& stats) {
   sink_ = sink;
@@ -36,6 +37,7 @@ void session::attach(session_sink* sink, worker_stats& stats) {
       sink_->send_pubrel(it->packet_id);
       ++it;
     } else if (!was_sent(sink_->send_publish(it->d, it->packet_id, true), stats)) {
+      drop_inflight(*it);
       it = inflight_.erase(it);
     } else {
       ++it;
@@ -48,10 +50,14 @@ void session::detach() {
   online_.store(false, std::memory_order_relaxed);
 }
 
-void session::deliver(delivery d, ports::time_point now, worker_stats& stats, bool bounded) {
-  if (ended_) return;
+void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
+  if (ended_) {
+    drop_queued(d);
+    return;
+  }
   if (expired(d, now)) {
     stats.add(stats.dropped_expired);
+    drop_queued(d);
     return;
   }
   // Keep order: only bypass the queue when nothing is waiting in it.
@@ -59,7 +65,7 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats, bo
     send_now(d, now, stats);
     return;
   }
-  enqueue(std::move(d), stats, bounded);
+  enqueue(std::move(d), stats, true);
 }
 
 void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
@@ -69,7 +75,11 @@ void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
   }
   if (bounded && config_.max_queued_messages != 0 && queue_.size() >= config_.max_queued_messages) {
     stats.add(stats.dropped_queue_full);
-    if (config_.queue_overflow_policy == queue_overflow::drop_newest) return;
+    if (config_.queue_overflow_policy == queue_overflow::drop_newest) {
+      drop_queued(d);
+      return;
+    }
+    drop_queued(queue_.front());
     queue_.pop_front();
   }
   queue_.push_back(std::move(d));
@@ -80,17 +90,37 @@ bool session::send_now(delivery& d, ports::time_point now, worker_stats& stats) 
     return was_sent(sink_->send_publish(d, 0, false), stats);
   }
   std::uint16_t id = next_packet_id();
-  if (!was_sent(sink_->send_publish(d, id, false), stats)) return false;
   auto state = d.qos == 1 ? outgoing_state::awaiting_puback : outgoing_state::awaiting_pubrec;
-  inflight_.push_back(inflight_message{id, state, std::move(d)});
+  inflight_message m{id, state, {}, d.stored ? d.msg->id : 0};
+  if (d.stored) {
+    // Queued -> in flight with this packet id. A QoS 2 receiver may take the
+    // packet id as the message's identity, so the PUBLISH waits until the id
+    // is on disk: a restart must resend it under the same id, not as new.
+    ports::store_op ops[] = {ports::queued_delete{id_, m.message_id},
+                             ports::inflight_put{id_, m.message_id, id, state, journal::meta_of(d)}};
+    auto t = journal_.append(ops);
+    if (d.qos == 2) sink_->hold_output_until(t);
+  }
+  m.d = std::move(d);
+  if (!was_sent(sink_->send_publish(m.d, id, false), stats)) {
+    drop_inflight(m);
+    return false;
+  }
+  inflight_.push_back(std::move(m));
   return true;
 }
 
 void session::pump(ports::time_point now, worker_stats& stats) {
-  while (sink_ && !queue_.empty()) {
+  // At most this many PUBLISHes per call: a long queue (100,000 retained
+  // messages after one subscribe) must not hold the worker for one client.
+  // The rest goes when the transport has written these (on_drained).
+  constexpr int max_per_turn = 256;
+  int budget = max_per_turn;
+  while (sink_ && !queue_.empty() && budget > 0) {
     delivery& front = queue_.front();
     if (expired(front, now)) {
       stats.add(stats.dropped_expired);
+      drop_queued(front);
       queue_.pop_front();
       continue;
     }
@@ -98,8 +128,21 @@ void session::pump(ports::time_point now, worker_stats& stats) {
     if (front.qos > 0 && inflight_.size() >= sink_->send_window()) break;
     delivery d = std::move(front);
     queue_.pop_front();
-    send_now(d, now, stats);
+    if (send_now(d, now, stats)) --budget;
   }
+}
+
+void session::enqueue_all(std::vector<delivery>& ds, ports::time_point now, worker_stats& stats) {
+  if (ended_) return;
+  for (auto& d : ds) {
+    if (expired(d, now)) {
+      stats.add(stats.dropped_expired);
+      drop_queued(d);
+      continue;
+    }
+    enqueue(std::move(d), stats, false);
+  }
+  pump(now, stats);
 }
 
 std::uint16_t session::next_packet_id() {
@@ -117,6 +160,7 @@ bool session::on_puback(std::uint16_t id) {
     return m.packet_id == id && m.state == outgoing_state::awaiting_puback;
   });
   if (it == inflight_.end()) return false;
+  drop_inflight(*it);
   inflight_.erase(it);
   return true;
 }
@@ -127,10 +171,20 @@ bool session::on_pubrec(std::uint16_t id, bool failed) {
   });
   if (it == inflight_.end()) return false;
   if (failed) {  // the receiver refused it (v5 reason >= 0x80): the flow ends here
+    drop_inflight(*it);
     inflight_.erase(it);
     return true;
   }
   it->state = outgoing_state::awaiting_pubcomp;
+  if (it->message_id != 0) {
+    // The receiver has the message: only the PUBREL state must survive now,
+    // and the PUBREL goes out once it is on disk.
+    std::vector<ports::store_op> ops{
+        ports::inflight_put{id_, it->message_id, id, it->state, journal::meta_of(it->d)}};
+    journal::release(*it->d.msg, ops);
+    auto t = journal_.append(ops);
+    if (sink_) sink_->hold_output_until(t);
+  }
   it->d.msg.reset();  // the payload is no longer needed once the receiver has it
   if (sink_) sink_->send_pubrel(id);
   return true;
@@ -141,8 +195,83 @@ bool session::on_pubcomp(std::uint16_t id) {
     return m.packet_id == id && m.state == outgoing_state::awaiting_pubcomp;
   });
   if (it == inflight_.end()) return false;
+  drop_inflight(*it);
   inflight_.erase(it);
   return true;
+}
+
+void session::drop_queued(const delivery& d) {
+  if (!d.stored) return;
+  std::vector<ports::store_op> ops{ports::queued_delete{id_, d.msg->id}};
+  journal::release(*d.msg, ops);
+  journal_.append(ops);
+}
+
+void session::drop_inflight(const inflight_message& m) {
+  if (m.message_id == 0) return;
+  std::vector<ports::store_op> ops{ports::inflight_delete{id_, m.message_id}};
+  if (m.d.msg) journal::release(*m.d.msg, ops);
+  journal_.append(ops);
+}
+
+journal::ticket session::save(bool online) {
+  if (!journal_.enabled()) return 0;
+  const bool persistent = expiry_interval_ != 0;
+  stores_messages_.store(persistent, std::memory_order_release);
+  // A session resumed with expiry 0 still rewrites its record, so that a
+  // restart meanwhile does not bring back the old expiry.
+  if (!persistent && !has_record_) return 0;
+  has_record_ = true;
+  ports::session_put p;
+  p.session_id = id_;
+  p.client_id = client_id_;
+  p.expiry_interval = expiry_interval_;
+  p.online = online;
+  if (!online) p.expires_at = expires_at_;
+  if (will_) {
+    p.will = will_->msg;
+    p.will_due = will_->due;
+  }
+  return journal_.append(std::move(p));
+}
+
+void session::forget_stored() {
+  stores_messages_.store(false, std::memory_order_release);
+  if (!journal_.enabled()) return;
+  std::vector<ports::store_op> ops;
+  if (has_record_) ops.push_back(ports::session_delete{id_});  // covers every record under the id
+  for (const auto& d : queue_)
+    if (d.stored) journal::release(*d.msg, ops);
+  for (const auto& m : inflight_)
+    if (m.message_id != 0 && m.d.msg) journal::release(*m.d.msg, ops);
+  has_record_ = false;
+  journal_.append(ops);
+}
+
+void session::restore(const ports::restored_session& r, ports::time_point now) {
+  has_record_ = true;
+  expiry_interval_ = r.expiry_interval;
+  stores_messages_.store(expiry_interval_ != 0, std::memory_order_release);
+  expires_at_ = r.expires_at;
+  if (r.will && r.will_due) will_ = pending_will{r.will, *r.will_due};
+  for (const auto& q : r.queue) {
+    q.msg->refs.value.fetch_add(1, std::memory_order_relaxed);
+    delivery d{q.msg, q.meta.qos, q.meta.retain, q.meta.subscription_ids, true};
+    if (expired(d, now)) {
+      drop_queued(d);  // other sessions may still hold the message: counted refs first
+      continue;
+    }
+    queue_.push_back(std::move(d));
+  }
+  for (const auto& f : r.inflight) {
+    if (f.d.msg) f.d.msg->refs.value.fetch_add(1, std::memory_order_relaxed);
+    inflight_message m{f.packet_id, f.state, delivery{f.d.msg, f.d.meta.qos, f.d.meta.retain, f.d.meta.subscription_ids, false},
+                       f.d.message_id};
+    inflight_.push_back(std::move(m));
+    last_packet_id_ = std::max(last_packet_id_, f.packet_id);
+  }
+  incoming_qos2_.insert(r.incoming_qos2.begin(), r.incoming_qos2.end());
+  for (const auto& [filter, opts] : r.subscriptions) subscriptions_[filter] = opts;
 }
 
 }  // namespace flock::core

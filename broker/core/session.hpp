@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "broker/core/delivery.hpp"
+#include "broker/core/journal.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/clock.hpp"
 #include "broker/ports/executor.hpp"
@@ -30,9 +31,15 @@ struct worker_stats;
 
 class session {
  public:
-  session(std::string client_id, ports::worker_id owner, const broker_config& config);
+  // `id` names this incarnation in the store (a clean start makes a new one).
+  session(std::string client_id, std::uint64_t id, ports::worker_id owner, const broker_config& config,
+          journal& persistence);
 
   const std::string& client_id() const { return client_id_; }
+  std::uint64_t id() const { return id_; }
+  // Read by publishers on any worker: QoS 1/2 deliveries to this session are
+  // written to the store before the publisher is acknowledged.
+  bool stores_messages() const { return stores_messages_.load(std::memory_order_acquire); }
   ports::worker_id owner() const { return owner_.load(std::memory_order_acquire); }
   void set_owner(ports::worker_id w) { owner_.store(w, std::memory_order_release); }
   // Read from any thread (shared-subscription member choice prefers online ones).
@@ -51,12 +58,15 @@ class session {
   void detach();
   session_sink* sink() const { return sink_; }
 
-  // Queues or sends one delivery. Counts drops in `stats`. Retained messages
-  // sent on subscribe are not `bounded`: the subscriber asked for all of them,
-  // and they go out paced by its flow control, never dropped for queue space.
-  void deliver(delivery d, ports::time_point now, worker_stats& stats, bool bounded = true);
-  // Sends queued messages while the window and the transport allow.
+  // Queues or sends one delivery. Counts drops in `stats`.
+  void deliver(delivery d, ports::time_point now, worker_stats& stats);
+  // Sends queued messages while the window and the transport allow, a
+  // bounded number per call (the next call comes when the transport drained).
   void pump(ports::time_point now, worker_stats& stats);
+  // Retained messages for a new subscription: queued behind what is waiting
+  // (never dropped for queue space: the subscriber asked for all of them),
+  // then sent paced by pump().
+  void enqueue_all(std::vector<delivery>& ds, ports::time_point now, worker_stats& stats);
 
   // Acks from the client. Return false when the packet id is unknown.
   bool on_puback(std::uint16_t id);
@@ -74,6 +84,18 @@ class session {
   // Expiry: seconds after disconnect; 0 = ends with the connection.
   std::uint32_t expiry_interval() const { return expiry_interval_; }
   void set_expiry_interval(std::uint32_t s) { expiry_interval_ = s; }
+
+  // --- durable state (no-ops without a store) ---
+  // Writes the session record (expiry, online or offline, delayed will) when
+  // the session is persistent or already has a record; returns its ticket.
+  journal::ticket save(bool online);
+  // The session ended: deletes its record and everything under it, and lets
+  // go of the stored messages it referenced.
+  void forget_stored();
+  bool has_record() const { return has_record_; }
+  // Start-up: state loaded from the store (the session has a record).
+  // Queued messages already past their expiry are purged.
+  void restore(const ports::restored_session& r, ports::time_point now);
   std::optional<ports::time_point> expires_at() const { return expires_at_; }
   void set_expires_at(std::optional<ports::time_point> t) { expires_at_ = t; }
 
@@ -88,9 +110,16 @@ class session {
   void enqueue(delivery d, worker_stats& stats, bool bounded);
   bool send_now(delivery& d, ports::time_point now, worker_stats& stats);
   std::uint16_t next_packet_id();
+  // The delivery is dropped or done: its stored record and message reference go.
+  void drop_queued(const delivery& d);
+  void drop_inflight(const inflight_message& m);
 
   const std::string client_id_;
+  const std::uint64_t id_;
   const broker_config& config_;
+  journal& journal_;
+  bool has_record_ = false;
+  std::atomic<bool> stores_messages_{false};
   std::atomic<ports::worker_id> owner_;
   std::atomic<bool> online_{false};
   std::atomic<std::uint64_t> claim_{0};

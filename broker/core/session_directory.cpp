@@ -24,7 +24,7 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
     auto it = directory.find(client_id);
     if (it != directory.end()) existing = it->second;
     if (!existing || clean_start) {
-      fresh = std::make_shared<session>(client_id, here, config);
+      fresh = std::make_shared<session>(client_id, new_id(), here, config, persistence);
       directory[client_id] = fresh;
     } else {
       existing->new_claim();
@@ -47,6 +47,9 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
   const std::uint64_t claim = existing->claim();
   run_on_owner(existing, [this, here, claim, client_id, requester](const std::shared_ptr<session>& s) {
     if (!s->ended() && s->sink()) s->sink()->take_over();  // detaches the old connection, handles its will
+    // Past its expiry but not yet swept (the tick runs once a second, and a
+    // restart restores sessions that expired while the broker was down).
+    if (!s->ended() && !s->sink() && s->expires_at() && *s->expires_at() <= now()) end_session(s);
     if (s->ended()) {
       // Expired on the way, or ended with the connection we just kicked
       // (session expiry 0): start over with a new session.
@@ -84,6 +87,7 @@ void broker::impl::on_session_detached(const std::shared_ptr<session>& s, std::o
     return;
   }
   if (s->expiry_interval() != 0xFFFFFFFF) s->set_expires_at(now + std::chrono::seconds(s->expiry_interval()));
+  s->save(false);
   watch(s);
 }
 
@@ -100,6 +104,7 @@ void broker::impl::end_session(const std::shared_ptr<session>& s) {
     for (const auto& [filter, opts] : s->subscriptions()) index.remove(filter, s.get());
   }
   s->subscriptions().clear();
+  s->forget_stored();
   if (auto& w = s->will()) {
     // The session ends before the will delay: the will goes now (MQTT 5 3.1.3.2.2).
     message_ptr msg = w->msg;

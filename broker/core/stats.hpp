@@ -21,6 +21,7 @@ struct alignas(64) worker_stats {
   std::atomic<std::uint64_t> publish_denied{0};   // PUBLISH or will refused by the ACL
   std::atomic<std::uint64_t> delivery_denied{0};  // not delivered: the subscriber may not read the topic
   std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> publish_refused_store{0};  // QoS 1/2 refused while the store could not write
 
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };

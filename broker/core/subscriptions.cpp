@@ -4,24 +4,31 @@
 
 namespace flock::core {
 
-bool broker::impl::subscribe(const std::shared_ptr<session>& s, const std::string& filter,
-                             const subscription_options& opts) {
-  bool is_new;
+broker::impl::subscription_change broker::impl::subscribe(const std::shared_ptr<session>& s, const std::string& filter,
+                                                           const subscription_options& opts) {
+  subscription_change c;
   {
     std::unique_lock lock(index_mutex);
-    is_new = index.add(filter, s, opts);
+    c.changed = index.add(filter, s, opts);
   }
   s->subscriptions()[filter] = opts;
-  return is_new;
+  if (s->stores_messages()) c.ticket = persistence.append(ports::subscription_put{s->id(), filter, opts});
+  return c;
 }
 
-bool broker::impl::unsubscribe(const std::shared_ptr<session>& s, const std::string& filter) {
+broker::impl::subscription_change broker::impl::unsubscribe(const std::shared_ptr<session>& s,
+                                                             const std::string& filter) {
+  subscription_change c;
   auto it = s->subscriptions().find(filter);
-  if (it == s->subscriptions().end()) return false;
+  if (it == s->subscriptions().end()) return c;
   s->subscriptions().erase(it);
-  std::unique_lock lock(index_mutex);
-  index.remove(filter, s.get());
-  return true;
+  {
+    std::unique_lock lock(index_mutex);
+    index.remove(filter, s.get());
+  }
+  c.changed = true;
+  if (s->has_record()) c.ticket = persistence.append(ports::subscription_delete{s->id(), filter});
+  return c;
 }
 
 std::vector<message_ptr> broker::impl::retained_for(std::string_view filter) {

@@ -180,6 +180,8 @@ void connection_machine::impl::on_session_ready(std::shared_ptr<core::session> s
   codec::connack ack = std::move(*pending_connack_);
   pending_connack_.reset();
   ack.session_present = session_present && !clean_start_;
+  // A persistent session is on disk before the client is told it exists.
+  hold_output_until(session_->save(true));
   send(ack);
   session_->attach(this, stats());
   session_->pump(broker_.now(), stats());

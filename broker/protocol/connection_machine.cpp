@@ -153,6 +153,7 @@ void connection_machine::impl::on_closed() {
   if (phase_ == phase::closed) return;
   phase_ = phase::closed;
   std::string().swap(partial_);
+  held_.clear();  // not durable yet: never confirmed to the client
   if (counted_connected_) {
     counted_connected_ = false;
     broker_.clients_connected.fetch_sub(1);
@@ -184,12 +185,12 @@ void connection_machine::impl::disconnect_with(std::uint8_t reason, const char* 
 }
 
 void connection_machine::impl::send(const codec::packet& p) {
-  auto& out = io_.out_buffer();
-  std::size_t before = out.size();
-  codec::encode(p, version_, out);
+  auto& buffer = out();
+  std::size_t before = buffer.size();
+  codec::encode(p, version_, buffer);
   stats().add(stats().messages_sent);
-  stats().add(stats().bytes_sent, out.size() - before);
-  io_.schedule_flush();
+  stats().add(stats().bytes_sent, buffer.size() - before);
+  flush_out();
 }
 
 void connection_machine::impl::take_over() {

@@ -55,6 +55,23 @@ struct connection_machine::impl final : core::session_sink,
   send_result send_publish(const core::delivery& d, std::uint16_t packet_id, bool dup) override;
   void send_pubrel(std::uint16_t packet_id) override;
   void take_over() override;
+  void hold_output_until(std::uint64_t ticket) override;
+
+  // --- output held until the store has what it confirms (output_gate.cpp) ---
+  // An answer that confirms a write (PUBACK, PUBREC, PUBCOMP, SUBACK,
+  // CONNACK, a QoS 2 PUBLISH) must not reach the client before the write is
+  // durable. Everything sent after such a write waits with it, in order; the
+  // segments go to the transport as their store tickets become durable.
+  struct held_output {
+    std::uint64_t ticket;
+    std::string bytes;
+  };
+  std::string& out() { return held_.empty() ? io_.out_buffer() : held_.back().bytes; }
+  void flush_out() {
+    if (held_.empty()) io_.schedule_flush();
+  }
+  void release_held();
+  std::size_t held_bytes() const;
 
   // --- connect_flow.cpp ---
   void handle_connect(codec::connect& c);
@@ -105,6 +122,7 @@ struct connection_machine::impl final : core::session_sink,
   std::shared_ptr<core::session> session_;
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+  std::vector<held_output> held_;
 };
 
 }  // namespace flock::protocol

@@ -11,7 +11,7 @@ std::uint16_t connection_machine::impl::send_window() const {
 }
 
 bool connection_machine::impl::writable() const {
-  return phase_ == phase::connected && io_.pending_bytes() < config_.max_outbound_bytes;
+  return phase_ == phase::connected && io_.pending_bytes() + held_bytes() < config_.max_outbound_bytes;
 }
 
 connection_machine::impl::send_result connection_machine::impl::send_publish(const core::delivery& d,
@@ -52,14 +52,14 @@ connection_machine::impl::send_result connection_machine::impl::send_publish(con
     p.props = {};
   }
 
-  auto& out = io_.out_buffer();
-  std::size_t before = out.size();
-  codec::encode_publish(p, version_, out);
-  std::size_t size = out.size() - before;
+  auto& buffer = out();
+  std::size_t before = buffer.size();
+  codec::encode_publish(p, version_, buffer);
+  std::size_t size = buffer.size() - before;
   if (client_maximum_packet_size_ != 0 && size > client_maximum_packet_size_) {
     // Never send a client more than it said it accepts (MQTT 5 3.1.2.11.4):
     // the message is dropped for this client as if it had been delivered.
-    out.resize(before);
+    buffer.resize(before);
     return send_result::too_large;
   }
   if (new_alias != 0) outbound_aliases_.emplace(m.topic, new_alias);
@@ -67,7 +67,7 @@ connection_machine::impl::send_result connection_machine::impl::send_publish(con
   st.add(st.publish_sent);
   st.add(st.messages_sent);
   st.add(st.bytes_sent, size);
-  io_.schedule_flush();
+  flush_out();
   return send_result::sent;
 }
 

@@ -55,9 +55,25 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     return;
   }
 
+  if (p.qos > 0 && !broker_.persistence.healthy()) {
+    // The store cannot write (disk full, I/O error): refuse rather than
+    // acknowledge what might not be kept. 3.1.1 has no negative ack.
+    stats().add(stats().publish_refused_store);
+    if (!v5()) return disconnect_with(codec::rc::quota_exceeded, "the store cannot write");
+    auto type = p.qos == 1 ? codec::packet_type::puback : codec::packet_type::pubrec;
+    send(codec::pub_response{type, p.packet_id, codec::rc::quota_exceeded, {}});
+    return;
+  }
+
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, std::move(p.props));
-  std::size_t routed = broker_.publish(m);
-  std::uint8_t reason = (routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;
+  // After a restart a resend of this QoS 2 message must still be known as a
+  // duplicate: its id is stored with the message.
+  std::optional<ports::store_op> incoming_op;
+  if (p.qos == 2 && session_->stores_messages()) incoming_op = ports::incoming_put{session_->id(), p.packet_id};
+  auto result = broker_.publish(m, std::move(incoming_op));
+  // The ack confirms what persistent subscribers were given: it waits for the disk.
+  hold_output_until(result.ticket);
+  std::uint8_t reason = (result.routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;
   if (p.qos == 1) {
     send(codec::pub_response{codec::packet_type::puback, p.packet_id, reason, {}});
   } else if (p.qos == 2) {
@@ -74,6 +90,7 @@ std::shared_ptr<core::message> connection_machine::impl::make_message(std::strin
   m->qos = qos;
   m->retain = retain;
   m->publisher = client_id_;
+  if (qos > 0 && broker_.persistence.enabled()) m->id = broker_.new_id();  // persistent subscribers store it under this id
   if (props.message_expiry_interval) m->expires_at = broker_.now() + std::chrono::seconds(*props.message_expiry_interval);
   m->props = std::move(props);
   m->props.topic_alias.reset();
@@ -98,6 +115,9 @@ void connection_machine::impl::handle_ack(const codec::pub_response& r) {
       break;
     case codec::packet_type::pubrel: {
       bool known = session_->incoming_qos2().erase(r.packet_id) > 0;
+      // PUBCOMP frees the id for reuse: the id must be gone from disk first.
+      if (known && session_->stores_messages())
+        hold_output_until(broker_.persistence.append(ports::incoming_delete{session_->id(), r.packet_id}));
       std::uint8_t reason = (known || !v5()) ? codec::rc::success : codec::rc::packet_identifier_not_found;
       send(codec::pub_response{codec::packet_type::pubcomp, r.packet_id, reason, {}});
       return;

@@ -26,7 +26,9 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
     opts.retain_as_published = t.retain_as_published;
     opts.retain_handling = t.retain_handling;
     opts.identifier = id;
-    bool is_new = broker_.subscribe(session_, t.filter, opts);
+    auto change = broker_.subscribe(session_, t.filter, opts);
+    bool is_new = change.changed;
+    hold_output_until(change.ticket);
     ack.reason_codes.push_back(opts.qos);
     // Retained messages: never for shared subscriptions (MQTT 5 4.8.2);
     // Retain Handling 1 only when the subscription is new, 2 never.
@@ -38,8 +40,7 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
     }
   }
   send(ack);  // SUBACK first, then the retained messages
-  const auto now = broker_.now();
-  for (auto& d : retained) session_->deliver(std::move(d), now, stats(), false);
+  if (!retained.empty()) session_->enqueue_all(retained, broker_.now(), stats());
 }
 
 void connection_machine::impl::handle_unsubscribe(const codec::unsubscribe& u) {
@@ -49,8 +50,9 @@ void connection_machine::impl::handle_unsubscribe(const codec::unsubscribe& u) {
       ack.reason_codes.push_back(codec::rc::topic_filter_invalid);
       continue;
     }
-    bool existed = broker_.unsubscribe(session_, f);
-    ack.reason_codes.push_back(existed ? codec::rc::success : codec::rc::no_subscription_existed);
+    auto change = broker_.unsubscribe(session_, f);
+    hold_output_until(change.ticket);
+    ack.reason_codes.push_back(change.changed ? codec::rc::success : codec::rc::no_subscription_existed);
   }
   send(ack);
 }

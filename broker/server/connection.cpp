@@ -160,8 +160,8 @@ void connection::finish() {
   error_code ec;
   socket_.close(ec);  // completes pending operations with operation_aborted; they see closed_
   auto keep_alive = unlink(worker_);
-  log::debug("connection ", remote_address(), " closed");
   handler_->on_closed();
+  log::debug("connection ", remote_address(), " closed");  // after the session let go of it
 }
 
 }  // namespace flock::server

@@ -39,6 +39,29 @@ server::server(server_options options)
   for (std::uint32_t w = 0; w < pool_.worker_count(); ++w)
     pool_.at(w).pause_reading_above = 2 * options_.broker.max_outbound_bytes + options_.broker.max_packet_size;
   pool_.set_tick_handler([this](worker& w) { on_tick(w); });
+  // Last: a port in use fails fast, before a long load. The listeners are
+  // bound but accept nothing until start().
+  open_store();
+}
+
+void server::open_store() {
+  if (!options_.open_store) return;
+  auto started = std::chrono::steady_clock::now();
+  store_ = options_.open_store(pool_, clock_);
+  auto state = store_->load();
+  std::size_t sessions = state.sessions.size(), retained = state.retained.size(), queued = 0;
+  for (const auto& s : state.sessions) queued += s.queue.size() + s.inflight.size();
+  broker_->set_store(store_.get());
+  broker_->restore(std::move(state));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  log::info("store: restored ", sessions, " sessions, ", queued, " queued or in-flight messages, ", retained,
+            " retained messages in ", ms, " ms");
+}
+
+void server::flush_store(const char* when) {
+  if (!store_) return;
+  if (!store_->flush(std::chrono::seconds(2))) log::warn("shutdown: the store could not write everything ", when);
+  pool_.run_on_all_and_wait([](worker&) {});  // the answers it released
 }
 
 server::~server() {
@@ -107,13 +130,16 @@ void server::stop() {
   });
   listeners_closed.get_future().wait();
 
-  // 2. Close every connection politely: flush, FIN, wait for the peer.
+  // 2. Acks waiting for the disk go out before the connections close.
+  flush_store("before closing connections");
+
+  // 3. Close every connection politely: flush, FIN, wait for the peer.
   pool_.run_on_all_and_wait([](worker& w) {
     for (connection_base* c = w.connections; c != nullptr; c = c->next_in_worker()) c->shutdown();
   });
   wait_for_connections_to_close(std::chrono::steady_clock::now() + options_.shutdown_timeout);
 
-  // 3. Whoever is left loses unsent bytes.
+  // 4. Whoever is left loses unsent bytes.
   if (live_connections() > 0) {
     log::warn("shutdown: closing ", live_connections(), " connections that did not finish in time");
     pool_.run_on_all_and_wait([](worker& w) {
@@ -121,9 +147,10 @@ void server::stop() {
     });
   }
 
-  // 4. Let work the core posted between workers (session detach, wills)
-  // settle before the loops are allowed to run dry.
+  // 5. Let work the core posted between workers (session detach, wills)
+  // settle before the loops are allowed to run dry, and write what it changed.
   for (int round = 0; round < 3; ++round) pool_.run_on_all_and_wait([](worker&) {});
+  flush_store("at shutdown");
 
   pool_.stop();
   pool_.join();

@@ -14,6 +14,7 @@
 
 #include "broker/core/broker_config.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/ports/store.hpp"
 #include "broker/server/listener.hpp"
 #include "broker/server/worker_pool.hpp"
 
@@ -33,6 +34,9 @@ struct server_options {
   core::broker_config broker;
   // How long stop() lets connections flush before closing them hard.
   std::chrono::milliseconds shutdown_timeout{3000};
+  // Opens the durable store (RocksDB under data_dir), loaded into the core
+  // before the listeners start. Empty: durability "memory", no store.
+  std::function<std::unique_ptr<ports::store>(ports::executor&, ports::clock&)> open_store;
   // Builds the handler of each connection. Empty: the MQTT protocol machine.
   std::function<std::unique_ptr<connection_handler>(core::connection_io&, const core::listener_settings&)>
       make_handler;
@@ -62,6 +66,9 @@ class server {
  private:
   void on_tick(worker& w);
   void wait_for_connections_to_close(std::chrono::steady_clock::time_point deadline) const;
+  void open_store();
+  // Writes what the store holds, then runs the answers it released (shutdown).
+  void flush_store(const char* when);
 
   server_options options_;
   ports::system_clock clock_;
@@ -74,6 +81,9 @@ class server {
   std::thread control_thread_;
   std::unique_ptr<auth::password_file> passwords_;  // outlives broker_, which reads it
   std::unique_ptr<auth::acl_file> acl_;             // likewise
+  // The store's writer thread posts to the workers: destroyed before pool_,
+  // after broker_ (which writes to it).
+  std::unique_ptr<ports::store> store_;
   std::unique_ptr<core::broker> broker_;  // destroyed before pool_: it posts to workers
   std::vector<std::unique_ptr<listener>> listeners_;
   std::uint32_t next_worker_ = 0;  // round-robin; control thread only

@@ -130,9 +130,10 @@ class Broker:
             cmd += ["--" + key.replace("_", "-"), str(value)]
         return cmd + EXTRA_ARGS
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, port=None):
+        """Start the broker; on a free port, or on `port` (a restart keeps its clients' port)."""
         for attempt in range(3):
-            self.port = free_port()
+            self.port = port or free_port()
             self.log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(self._command(), stdout=self.log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.tmpdir)
@@ -179,6 +180,34 @@ class Broker:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL: the crash that durable state must survive. Clients are closed."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._forget_clients()
+
+    def terminate(self):
+        """SIGTERM and wait for a clean exit (asserted). Clients are closed."""
+        os.kill(self.proc.pid, signal.SIGTERM)
+        rc = self.proc.wait(timeout=15)
+        assert rc == 0, "flockd exited with %r on SIGTERM\n%s" % (rc, self.log_text())
+        self._forget_clients()
+
+    def restart(self, kill=True):
+        """Crash (SIGKILL) or stop (SIGTERM) the broker and start it again on the same data
+        directory and port."""
+        if kill:
+            self.kill()
+        else:
+            self.terminate()
+        self.log.close()
+        self.start(port=self.port)
+
+    def _forget_clients(self):
+        for c in self.clients:
+            c.close()
+        self.clients = []
 
     def stop(self):
         for c in self.clients:
@@ -284,6 +313,14 @@ def version(request):
 
 
 # ---------------------------------------------------------------- test helpers
+
+
+def persistent(version, expiry=300):
+    """CONNECT kwargs for a session that survives the connection (3.1.1: clean session 0,
+    which never expires; 5: clean start 0 with a session expiry in seconds)."""
+    if version == 5:
+        return {"clean": False, "props": {mqtt_raw.SESSION_EXPIRY: expiry}}
+    return {"clean": False}
 
 
 def marker_sync(sub, pub, topic):

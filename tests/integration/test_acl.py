@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from conftest import IS_MOSQUITTO, Broker, marker_sync, running
+from conftest import IS_MOSQUITTO, Broker, marker_sync, running, persistent
 from mqtt_raw import *  # noqa: F401,F403
 
 pytestmark = pytest.mark.skipif(IS_MOSQUITTO, reason="flockd --acl-file; Mosquitto does not check SUBSCRIBE")
@@ -45,10 +45,6 @@ def broker(request):
 
 def denied(version):
     return 0x87 if version == 5 else 0x80
-
-
-def persistent(version):
-    return {"clean": False, "props": {SESSION_EXPIRY: 300}} if version == 5 else {"clean": False}
 
 
 def test_subscribe_is_granted_only_where_a_read_rule_covers_the_filter(broker, version):

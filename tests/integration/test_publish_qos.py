@@ -2,15 +2,8 @@
 
 import pytest
 
-from conftest import marker_sync
+from conftest import marker_sync, persistent
 from mqtt_raw import *  # noqa: F401,F403
-
-
-def persistent(version):
-    """CONNECT kwargs for a session that survives the connection."""
-    if version == 5:
-        return {"clean": False, "props": {SESSION_EXPIRY: 300}}
-    return {"clean": False}
 
 
 def test_qos0_round_trip(broker, version):

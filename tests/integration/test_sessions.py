@@ -4,14 +4,8 @@ import time
 
 import pytest
 
-from conftest import drain_publishes, marker_sync, wait_until
+from conftest import drain_publishes, marker_sync, wait_until, persistent
 from mqtt_raw import *  # noqa: F401,F403
-
-
-def persistent(version, expiry=300):
-    if version == 5:
-        return {"clean": False, "props": {SESSION_EXPIRY: expiry}}
-    return {"clean": False}
 
 
 def go_offline(broker, version, client_id, filters):

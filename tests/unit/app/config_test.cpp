@@ -47,6 +47,7 @@ struct temp_file {
 // One non-default, valid value per key, as text.
 const std::map<std::string, std::string> sample_values = {
     {"data_dir", "/tmp/flock-x"},      {"workers", "3"},
+    {"durability", "sync"},
     {"node_name", "n1@host"},          {"log_level", "debug"},
     {"allow_anonymous", "true"},       {"password_file", ""},
     {"acl_file", ""},
