@@ -101,6 +101,7 @@ class Broker:
         self.log_path = os.path.join(tmpdir, "broker.log")
         self.data_dir = os.path.join(tmpdir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
+        self.wrapper = []  # a command flockd runs under, e.g. nsenter into a mount namespace
 
     @property
     def pid(self):
@@ -128,7 +129,7 @@ class Broker:
             if isinstance(value, bool):
                 value = "true" if value else "false"
             cmd += ["--" + key.replace("_", "-"), str(value)]
-        return cmd + EXTRA_ARGS
+        return self.wrapper + cmd + EXTRA_ARGS
 
     def start(self, timeout=10.0, port=None):
         """Start the broker; on a free port, or on `port` (a restart keeps its clients' port)."""
