@@ -12,7 +12,9 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 
@@ -84,7 +86,8 @@ rocksdb::ColumnFamilyOptions cf_options(column c, const std::shared_ptr<rocksdb:
 
 class rocksdb_backend final : public kv_backend {
  public:
-  rocksdb_backend(std::string dir, std::shared_ptr<const std::atomic<injected_fault>> fault) : dir_(std::move(dir)) {
+  rocksdb_backend(std::string dir, std::shared_ptr<const std::atomic<injected_fault>> fault, std::uint64_t reserve)
+      : dir_(std::move(dir)), reserve_(reserve) {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (ec) throw std::runtime_error(location_of(dir_) + " is not readable/writable: " + ec.message());
@@ -97,6 +100,7 @@ class rocksdb_backend final : public kv_backend {
 
   write_status write(const kv_batch& batch, bool sync) override {
     if (!db_) return {"the database is closed after an unrecoverable error: " + reopen_error_};
+    if (auto low = short_of_space()) return {*low};
     rocksdb::WriteBatch wb;
     for (const auto& w : batch) {
       auto* cf = handle(w.col);
@@ -113,6 +117,21 @@ class rocksdb_backend final : public kv_backend {
     auto s = db_->Write(wo, &wb);
     if (!s.ok()) return {s.ToString()};
     return {};
+  }
+
+  // Why a write must not start now, when the disk is nearly full. statvfs is
+  // a syscall: while space is plentiful it is asked at most every 50 ms.
+  std::optional<std::string> short_of_space() {
+    if (reserve_ == 0) return std::nullopt;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_space_check_) return std::nullopt;
+    std::error_code ec;
+    auto space = std::filesystem::space(dir_, ec);
+    if (ec) return std::nullopt;  // cannot tell: let RocksDB try
+    next_space_check_ = space.available > 4 * reserve_ ? now + std::chrono::milliseconds(50) : now;
+    if (space.available >= reserve_) return std::nullopt;
+    return "disk nearly full: " + std::to_string(space.available >> 20) + " MiB free, " +
+           std::to_string(reserve_ >> 20) + " MiB kept in reserve (disk_reserve_mb)";
   }
 
   void recover() override {
@@ -213,13 +232,16 @@ class rocksdb_backend final : public kv_backend {
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, column_count> cf_{};
   std::vector<rocksdb::ColumnFamilyHandle*> extra_;
+  const std::uint64_t reserve_;
+  std::chrono::steady_clock::time_point next_space_check_{};
 };
 
 }  // namespace
 
 std::unique_ptr<kv_backend> open_rocksdb_backend(const std::string& dir,
-                                                 std::shared_ptr<const std::atomic<injected_fault>> fault) {
-  return std::make_unique<rocksdb_backend>(dir, std::move(fault));
+                                                 std::shared_ptr<const std::atomic<injected_fault>> fault,
+                                                 std::uint64_t reserve_bytes) {
+  return std::make_unique<rocksdb_backend>(dir, std::move(fault), reserve_bytes);
 }
 
 }  // namespace flock::storage

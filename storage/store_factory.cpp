@@ -19,7 +19,8 @@ group_commit_options commit_options(const store_options& o) {
 
 std::unique_ptr<ports::store> open_rocksdb_store(const store_options& options, ports::executor& executor,
                                                  ports::clock& clock) {
-  return std::make_unique<group_commit_store>(open_rocksdb_backend(options.dir), commit_options(options), executor,
+  return std::make_unique<group_commit_store>(open_rocksdb_backend(options.dir, nullptr, options.reserve_bytes),
+                                              commit_options(options), executor,
                                               clock);
 }
 

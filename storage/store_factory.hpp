@@ -21,6 +21,9 @@ struct store_options {
   std::string dir;
   durability mode = durability::async;
   std::function<void(const std::string&)> log;  // write errors, repairs at load; stderr when empty
+  // Writes stop (the store turns unhealthy, QoS 1/2 is refused) while the
+  // disk has less free space than this; see rocksdb_backend.hpp.
+  std::uint64_t reserve_bytes = 64ull << 20;
 };
 
 // Throws std::runtime_error with ONE clear line: corrupt data ("data

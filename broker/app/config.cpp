@@ -288,6 +288,7 @@ server::server_options to_server_options(const config& cfg) {
     storage::store_options so;
     so.dir = cfg.data_dir;
     so.mode = cfg.durability == "sync" ? storage::durability::sync : storage::durability::async;
+    so.reserve_bytes = static_cast<std::uint64_t>(cfg.disk_reserve_mb) << 20;
     so.log = [](const std::string& line) { server::log::warn("store: ", line); };
     o.open_store = [so](ports::executor& ex, ports::clock& clock) { return storage::open_rocksdb_store(so, ex, clock); };
   }

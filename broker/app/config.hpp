@@ -40,6 +40,9 @@ struct config {
   // sync: the WAL is fsynced before an ack (survives power loss); async: the
   // WAL is written, not synced (survives a killed process); memory: no disk.
   std::string durability = "async";
+  // Below this much free space on data_dir's disk flockd stops writing and
+  // refuses QoS 1/2 publishes, before RocksDB itself runs out of space.
+  std::uint32_t disk_reserve_mb = 64;
   std::uint32_t workers = 0;  // 0: one per core
   std::string log_level = "info";
   std::optional<bool> allow_anonymous;  // default for listeners that do not say

@@ -96,6 +96,9 @@ std::vector<key_spec> make_keys() {
                  c.durability = v;
                },
                [](const config& c) { return c.durability; }});
+  k.push_back(unsigned_key("disk_reserve_mb",
+                           "free space (MiB) kept on data_dir's disk: below it writes stop and QoS 1/2 is refused",
+                           [](config& c) -> auto& { return c.disk_reserve_mb; }, 0, 1u << 20));
   k.push_back(unsigned_key("workers", "worker threads; 0 = one per core", [](config& c) -> auto& { return c.workers; },
                            0, 1024));
   k.push_back(string_key("node_name", "NAME", "this node's name in the cluster and in $SYS",

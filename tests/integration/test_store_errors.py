@@ -151,9 +151,9 @@ def full_disk_broker(request):
     if not shutil.which("unshare") or not shutil.which("nsenter"):
         pytest.skip("needs unshare(1) and nsenter(1)")
     with tempfile.TemporaryDirectory(prefix="flock-full-") as tmpdir:
-        fs = Tmpfs(os.path.join(tmpdir, "disk"), "64m")
+        fs = Tmpfs(os.path.join(tmpdir, "disk"), "48m")
         try:
-            b = Broker(2, {"max_queued_messages": 0}, tmpdir)
+            b = Broker(2, {"max_queued_messages": 0, "disk_reserve_mb": 16}, tmpdir)
             b.data_dir = os.path.join(fs.mountpoint, "data")
             b.wrapper = fs.wrapper()
             b.disk = fs
@@ -171,8 +171,8 @@ def test_a_full_disk_refuses_qos1_then_recovers_without_losing_acknowledged_mess
     # Take every free byte of the file system (dd stops at ENOSPC).
     fs.run("dd", "if=/dev/zero", "of=" + os.path.join(fs.mountpoint, "filler"), "bs=1M")
 
-    # One publisher pipelines QoS 1 messages until an ack stops coming: its group could not be
-    # written (RocksDB's preallocated log space ran out) and is being retried.
+    # One publisher sends QoS 1 messages until an ack stops coming: the disk is below the
+    # reserve, so its group waits to be written.
     pub = broker.connect("full-pub")
     payload = b"p" * 32768
     acked = []

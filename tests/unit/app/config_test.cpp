@@ -47,7 +47,7 @@ struct temp_file {
 // One non-default, valid value per key, as text.
 const std::map<std::string, std::string> sample_values = {
     {"data_dir", "/tmp/flock-x"},      {"workers", "3"},
-    {"durability", "sync"},
+    {"durability", "sync"},            {"disk_reserve_mb", "16"},
     {"node_name", "n1@host"},          {"log_level", "debug"},
     {"allow_anonymous", "true"},       {"password_file", ""},
     {"acl_file", ""},

@@ -304,5 +304,20 @@ TEST_F(rocksdb_store, a_directory_it_cannot_write_is_reported) {
   EXPECT_NE(error.find("data directory " + dir.path() + " is not readable/writable"), std::string::npos) << error;
 }
 
+TEST_F(rocksdb_store, writes_stop_before_the_disk_runs_out_and_never_reach_rocksdb) {
+  const kv_batch batch{{kv_write::kind::put, column::retained, "t", "v"}};
+  // A reserve larger than any disk: every write is refused up front.
+  auto full = open_rocksdb_backend(dir.path(), nullptr, std::uint64_t{1} << 62);
+  auto st = full->write(batch, false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error.find("disk nearly full"), std::string::npos) << st.error;
+  EXPECT_FALSE(full->get(column::retained, "t"));
+  full.reset();
+  // The same directory with room to spare writes as usual.
+  auto roomy = open_rocksdb_backend(dir.path(), nullptr, 1);
+  EXPECT_TRUE(roomy->write(batch, false).ok());
+  EXPECT_EQ(roomy->get(column::retained, "t"), std::optional<std::string>("v"));
+}
+
 }  // namespace
 }  // namespace flock::storage
