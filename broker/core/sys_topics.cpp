@@ -36,6 +36,10 @@ void broker::impl::publish_sys() {
   put("$SYS/broker/publish/messages/dropped",
       std::to_string(total(stats, &worker_stats::dropped_queue_full) + total(stats, &worker_stats::dropped_qos0_offline) +
                      total(stats, &worker_stats::dropped_expired) + total(stats, &worker_stats::dropped_too_large)));
+  // Not in Mosquitto: refused by the ACL, refused while the store could not write.
+  put("$SYS/broker/publish/messages/denied", std::to_string(total(stats, &worker_stats::publish_denied)));
+  put("$SYS/broker/publish/messages/refused", std::to_string(total(stats, &worker_stats::publish_refused_store)));
+  put("$SYS/broker/store/healthy", persistence.healthy() ? "1" : "0");
   put("$SYS/broker/load/bytes/received", std::to_string(total(stats, &worker_stats::bytes_received)));
   put("$SYS/broker/load/bytes/sent", std::to_string(total(stats, &worker_stats::bytes_sent)));
   put("$SYS/broker/bytes/received", std::to_string(total(stats, &worker_stats::bytes_received)));

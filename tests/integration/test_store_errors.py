@@ -153,7 +153,7 @@ def full_disk_broker(request):
     with tempfile.TemporaryDirectory(prefix="flock-full-") as tmpdir:
         fs = Tmpfs(os.path.join(tmpdir, "disk"), "48m")
         try:
-            b = Broker(2, {"max_queued_messages": 0, "disk_reserve_mb": 16}, tmpdir)
+            b = Broker(2, {"max_queued_messages": 0, "disk_reserve_mb": 16, "sys_interval": 1}, tmpdir)
             b.data_dir = os.path.join(fs.mountpoint, "data")
             b.wrapper = fs.wrapper()
             b.disk = fs
@@ -199,6 +199,16 @@ def test_a_full_disk_refuses_qos1_then_recovers_without_losing_acknowledged_mess
     # ...and QoS 0 still flows.
     other.publish("full/qos0", b"fine", qos=0)
     assert "store:" in broker.log_text(), "the failure was not logged"
+    # $SYS says so.
+    watch = broker.connect("full-sys")
+    watch.subscribe([("$SYS/broker/store/healthy", 0), ("$SYS/broker/publish/messages/refused", 0)])
+    seen = {}
+    def sys_reports_failure():
+        p = watch.recv_publish(timeout=3)
+        seen[p.topic] = p.payload
+        return (seen.get("$SYS/broker/store/healthy") == b"0"
+                and int(seen.get("$SYS/broker/publish/messages/refused", b"0")) >= 2)
+    wait_for(sys_reports_failure, 5, message="$SYS to report the refusals: %r" % seen)
 
     # Free the disk: the store retries by itself, the held ack comes, publishes are accepted.
     fs.run("rm", "-f", os.path.join(fs.mountpoint, "filler"))
