@@ -157,13 +157,17 @@ listener::listener(asio::io_context& control, const listener_options& options,
   if (endpoint.protocol() == tcp::v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
   acceptor_.bind(endpoint, ec);
   if (ec) fail("bind");
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fail("listen");
   endpoint_ = acceptor_.local_endpoint(ec);
   if (ec) fail("local_endpoint");
 }
 
 void listener::start() {
+  // Bound at construction (a port in use fails fast), listening only now:
+  // until the store is loaded a TCP connect must not look like a ready node.
+  error_code ec;
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw bind_error("listen " + endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port()) +
+                           ": listen: " + ec.message());
   log::info("listening on ", to_string(stream_.protocol), "://", endpoint_,
             uses_websocket(stream_.protocol) ? stream_.ws_path : std::string(), " (anonymous clients ",
             settings_.allow_anonymous ? "allowed" : "refused", ")");
