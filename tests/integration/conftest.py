@@ -259,7 +259,11 @@ class Broker:
 
 
 def _worker_params():
-    return ["mosquitto"] if IS_MOSQUITTO else [1, 4]
+    """--workers for the broker fixture: 1 and 4; FLOCK_WORKERS="4" narrows it (make test-asan
+    runs only 4, the cross-worker paths, to keep CI short; the plain run covers both)."""
+    if IS_MOSQUITTO:
+        return ["mosquitto"]
+    return [int(w) for w in os.environ.get("FLOCK_WORKERS", "1 4").split()]
 
 
 def pytest_configure(config):
