@@ -258,7 +258,7 @@ void session::restore(const ports::restored_session& r, ports::time_point now) {
     q.msg->refs.value.fetch_add(1, std::memory_order_relaxed);
     delivery d{q.msg, q.meta.qos, q.meta.retain, q.meta.subscription_ids, true};
     if (expired(d, now)) {
-      drop_queued(d);  // other sessions may still hold the message: counted refs first
+      drop_queued(d);  // each session counts its reference and lets go; a repeated delete is harmless
       continue;
     }
     queue_.push_back(std::move(d));
