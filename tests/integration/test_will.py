@@ -119,7 +119,10 @@ def test_v5_will_sent_at_session_expiry_when_shorter_than_delay(broker):
     p = w.recv_publish(timeout=4)
     elapsed = time.monotonic() - start
     assert p.payload == b"session over"
-    assert 0.8 <= elapsed <= 1.0 + 1.0, "will at %.2fs, session expiry was 1s" % elapsed
+    # Expiry is checked on a once-a-second tick: the will comes between 1 and 2 s after the
+    # disconnect, plus scheduling slack (ASan on a loaded machine measured 2.01 s). The point
+    # is that it comes at expiry, not after the 30 s will delay.
+    assert 0.8 <= elapsed <= 1.0 + 1.0 + 0.75, "will at %.2fs, session expiry was 1s" % elapsed
 
 
 @pytest.mark.mosquitto_wrong("waits for the will delay although the session ended at once")
