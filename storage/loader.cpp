@@ -96,6 +96,7 @@ class loader {
       }
       r.will = std::move(s->will);
       r.will_due = s->will_due;
+      r.claimed = s->claimed;
       // Keys come in id order, so a later record of the same client is newer.
       auto [it, fresh] = by_client.try_emplace(r.client_id, sessions_.size());
       if (!fresh) {

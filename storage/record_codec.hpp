@@ -40,6 +40,7 @@ struct session_info {
   bool online = false;
   core::message_ptr will;
   std::optional<ports::time_point> will_due;
+  core::stamp claimed;
 };
 std::optional<session_info> decode_session(std::string_view value, const wall_clock_mapping& time);
 

@@ -33,6 +33,7 @@ std::shared_ptr<core::message> to_message(const rec::MessageRecord& r, const wal
   if (r.has_correlation_data()) p.correlation_data = r.correlation_data();
   p.user_properties.reserve(r.user_properties_size());
   for (const auto& up : r.user_properties()) p.user_properties.push_back({up.key(), up.value()});
+  m->written = core::stamp{r.written_time(), r.written_node()};
   return m;
 }
 
@@ -66,6 +67,7 @@ std::optional<session_info> decode_session(std::string_view value, const wall_cl
     if (!s.will) return std::nullopt;
   }
   if (r.has_will_due_unix_ms()) s.will_due = time.from_unix_ms(r.will_due_unix_ms());
+  s.claimed = core::stamp{r.claimed_time(), r.claimed_node()};
   return s;
 }
 

@@ -31,6 +31,8 @@ void fill_message(rec::MessageRecord& r, const core::message& m, const wall_cloc
     out->set_key(up.key);
     out->set_value(up.value);
   }
+  r.set_written_time(m.written.time);
+  r.set_written_node(m.written.node);
 }
 
 void fill_delivery(rec::DeliveryRecord& r, const ports::delivery_meta& m) {
@@ -73,6 +75,8 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
           r.set_online(o.online);
           if (o.will) fill_message(*r.mutable_will(), *o.will, time);
           if (o.will_due) r.set_will_due_unix_ms(time.to_unix_ms(*o.will_due));
+          r.set_claimed_time(o.claimed.time);
+          r.set_claimed_node(o.claimed.node);
           put(batch, column::sessions, keys::id_key(o.session_id), r);
         } else if constexpr (std::is_same_v<T, ports::session_delete>) {
           del(batch, column::sessions, keys::id_key(o.session_id));

@@ -10,7 +10,10 @@ broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
       clock(clk),
       started(clk.now()),
       stats(ex.worker_count()),
-      timed(ex.worker_count()) {}
+      hlc(node_hash(config.node_name)),
+      timed(ex.worker_count()) {
+  host = make_cluster_host(*this);
+}
 
 broker::broker(broker_config config, ports::executor& executor, ports::clock& clock)
     : impl_(std::make_unique<impl>(std::move(config), executor, clock)) {}
@@ -22,6 +25,8 @@ const broker_config& broker::config() const { return impl_->config; }
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
 void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }
 void broker::set_store(ports::store* store) { impl_->persistence = journal(store); }
+void broker::set_cluster(ports::cluster* cluster) { impl_->cluster = cluster; }
+ports::cluster_host& broker::cluster_host() { return *impl_->host; }
 void broker::restore(ports::restored_state state) { impl_->restore(std::move(state)); }
 
 void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
@@ -53,7 +58,12 @@ void broker::impl::on_tick(ports::worker_id w) {
   if (w == 0) {
     {
       std::unique_lock lock(retained_mutex);
-      retained.erase_expired(now);
+      if (retained.erase_expired(now) > 0 && cluster) {
+        // Expiry runs on each node's own clock: recount what is left.
+        retained_digest = 0;
+        retained.for_each([&](const message_ptr& m) { retained_digest ^= retained_digest_part(m->topic, m->written); });
+      }
+      clears.expire(now);
     }
     if (config.sys_interval.count() > 0 && (last_sys == ports::time_point{} || now - last_sys >= config.sys_interval)) {
       last_sys = now;

@@ -9,6 +9,7 @@
 #include "broker/ports/authenticator.hpp"
 #include "broker/ports/authorizer.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/ports/cluster.hpp"
 #include "broker/ports/executor.hpp"
 #include "broker/ports/store.hpp"
 
@@ -36,6 +37,12 @@ class broker {
   // arrives; must outlive the broker. Then restore() what the store loaded.
   void set_store(ports::store* store);
   void restore(ports::restored_state state);
+
+  // The cluster (null: a single node). Set before any connection arrives;
+  // must outlive the broker's use of it (the server stops the cluster after
+  // the workers). The cluster calls back through cluster_host().
+  void set_cluster(ports::cluster* cluster);
+  ports::cluster_host& cluster_host();
 
   struct impl;
   impl& internals() { return *impl_; }

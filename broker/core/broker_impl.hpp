@@ -19,6 +19,9 @@
 #include "broker/core/delivery.hpp"
 #include "broker/core/journal.hpp"
 #include "broker/core/message.hpp"
+#include "broker/core/remote_ack.hpp"
+#include "broker/core/remote_routes.hpp"
+#include "broker/core/retained_clears.hpp"
 #include "broker/core/retained_index.hpp"
 #include "broker/core/session.hpp"
 #include "broker/core/stats.hpp"
@@ -39,6 +42,10 @@ struct broker::impl {
   const ports::authenticator* authenticator = nullptr;
   const ports::authorizer* authorizer = nullptr;  // null: no topic access checks at all
   journal persistence;  // durable state; disabled (no store) with durability "memory"
+  ports::cluster* cluster = nullptr;  // null: a single node
+  hybrid_clock hlc;                   // stamps retained writes and session claims
+  remote_routes remote;               // what the peers subscribed to
+  std::unique_ptr<ports::cluster_host> host;  // the cluster's way in (cluster_host.cpp)
   // Session and stored-message ids (see ports/store.hpp); seeded by restore().
   std::atomic<std::uint64_t> next_id{1};
   std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
@@ -52,6 +59,13 @@ struct broker::impl {
   // `requester` on the calling worker (at once, or after a takeover on
   // another worker). Expiry 0 with clean_start=false still resumes.
   void open_session(const std::string& client_id, bool clean_start, std::weak_ptr<session_requester> requester);
+  // Gives `s` to the connection waiting on worker `w` (on s's owner).
+  void hand_over(const std::shared_ptr<session>& s, ports::worker_id w, std::weak_ptr<session_requester> requester);
+  // The cluster answered a claim for `s` (a session waiting for its state
+  // from another node); on s's owner.
+  void finish_claim(const std::shared_ptr<session>& s, ports::claim_result r);
+  // Ends a session that moved to another node: no will, records deleted.
+  void drop_moved(const std::shared_ptr<session>& s);
   // The connection attached to `s` went away (called on s's owner).
   void on_session_detached(const std::shared_ptr<session>& s, std::optional<message_ptr> will,
                            std::uint32_t will_delay);
@@ -76,8 +90,9 @@ struct broker::impl {
 
   // --- routing (router.cpp) ---
   struct publish_result {
-    std::size_t routed = 0;     // sessions the message went to
+    std::size_t routed = 0;     // sessions (and peers) the message went to
     journal::ticket ticket = 0; // the publisher's ack waits for it (0: nothing written)
+    remote_ack_ptr ack;         // and for these peers' confirmations (null: none)
   };
   // Stores/clears a retained message, then routes. QoS 1/2 deliveries to
   // persistent sessions are written to the store (message once, one queued
@@ -85,7 +100,10 @@ struct broker::impl {
   // `publisher_op` (the publisher's incoming QoS 2 id) is written in the same
   // group as the message: a restart knows both or neither.
   publish_result publish(const message_ptr& msg, std::optional<ports::store_op> publisher_op = std::nullopt);
-  publish_result route(const message_ptr& msg, std::vector<ports::store_op>& ops);
+  // `forwarded`: the message came from a peer, which chose `picks` (the
+  // shared groups whose turn is ours); it is delivered locally only.
+  publish_result route(const message_ptr& msg, std::vector<ports::store_op>& ops,
+                       const std::vector<ports::shared_pick>* forwarded = nullptr);
   // A will's Message Expiry Interval counts from when it is published, not
   // from CONNECT (MQTT 5 3.1.3.2.4): the interval rides in the will's props
   // until then and becomes the deadline here.
@@ -107,13 +125,32 @@ struct broker::impl {
 
   std::shared_mutex index_mutex;
   subscription_index index;
+  // Under index_mutex (exclusive), after `filter` changed: tells the cluster
+  // when its route changed (`before`: holders() before the change).
+  void note_route(std::string_view filter, std::size_t before);
 
   std::shared_mutex retained_mutex;
   retained_index retained;
+  // With a cluster (under retained_mutex): recent clears, so an older write
+  // arriving late from a peer does not bring a topic back, and the digest
+  // peers compare to find out whether they hold the same messages.
+  retained_clears clears;
+  std::uint64_t retained_digest = 0;
+  // Sets or clears msg->topic if msg is newer than what is there (under
+  // retained_mutex). Adds the store op to `ops`. False: msg is older.
+  bool apply_retained(const message_ptr& msg, std::vector<ports::store_op>& ops);
+
+  // Sessions handed to another node, waiting for it to say the session is
+  // durable there (then they are dropped) or declined (then they stay).
+  std::mutex moving_mutex;
+  std::unordered_map<std::string, std::shared_ptr<session>> moving;
 
   // Per worker: offline sessions with an expiry or a delayed will pending.
   std::vector<std::unordered_map<session*, std::shared_ptr<session>>> timed;
   ports::time_point last_sys{};
 };
+
+// The core's side of the cluster (cluster_host.cpp).
+std::unique_ptr<ports::cluster_host> make_cluster_host(broker::impl& b);
 
 }  // namespace flock::core

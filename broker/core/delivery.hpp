@@ -61,6 +61,9 @@ class session_requester {
  public:
   virtual ~session_requester() = default;
   virtual void on_session_ready(std::shared_ptr<session> s, bool session_present) = 0;
+  // A newer connection with the same client id won while this one waited
+  // (for instance for the cluster): it gets no session and closes.
+  virtual void on_session_refused() = 0;
 };
 
 }  // namespace flock::core

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "broker/codec/packet.hpp"
+#include "broker/core/stamp.hpp"
 #include "broker/ports/clock.hpp"
 
 namespace flock::core {
@@ -35,6 +36,11 @@ struct message {
   // Message Expiry Interval turned into a deadline; nullopt: never expires.
   std::optional<ports::time_point> expires_at;
   std::string publisher;  // client id, for No Local
+  // Retained messages: when and where the retained copy was written, so that
+  // every node resolves concurrent writes to a topic the same way. Set once,
+  // by broker::impl::publish before the message is visible to other threads,
+  // or from the store or a peer.
+  mutable stamp written;
 
   // Durable state (ports::store): the key of the stored copy, 0 when the
   // message is not stored, and how many persistent sessions reference that

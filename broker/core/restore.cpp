@@ -13,6 +13,8 @@ void broker::impl::restore(ports::restored_state state) {
       ops.push_back(ports::retained_delete{m->topic});
       continue;
     }
+    hlc.observe(m->written);
+    retained_digest ^= retained_digest_part(m->topic, m->written);
     retained.set(std::move(m));
   }
 
@@ -26,9 +28,14 @@ void broker::impl::restore(ports::restored_state state) {
       will->id = next++;
       r.will = std::move(will);
     }
+    hlc.observe(r.claimed);
     auto s = std::make_shared<session>(r.client_id, r.session_id, w, config, persistence);
     s->restore(r, now);
-    for (const auto& [filter, opts] : s->subscriptions()) index.add(filter, s, opts);
+    for (const auto& [filter, opts] : s->subscriptions()) {
+      const std::size_t before = index.holders(filter);
+      index.add(filter, s, opts);
+      note_route(filter, before);
+    }
     directory[r.client_id] = s;
     // Offline with an expiry or a will pending: the owner's tick ends it (at
     // once if the deadline passed while the broker was down).

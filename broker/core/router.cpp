@@ -1,5 +1,6 @@
 // Routing: a publish becomes one delivery per matching session, one post per
-// target worker (carrying a batch), and no copy of the message itself.
+// target worker (carrying a batch), one copy per peer node with a matching
+// route, and no copy of the message itself.
 #include <algorithm>
 
 #include "broker/core/broker_impl.hpp"
@@ -16,9 +17,47 @@ struct target {
   bool stored = false;  // written to the store for this session
 };
 
+// A peer that gets one copy: for its plain routes and/or the groups whose
+// turn fell on its members.
+struct peer_copy {
+  ports::peer_id peer = 0;
+  std::vector<ports::shared_pick> picks;
+};
+
+// A peer route group matching the topic, and whether a local group of the
+// same name and filter already weighed it in.
+struct remote_group {
+  const remote_routes::group* g = nullptr;
+  bool weighed = false;
+};
+
 // Per thread, reused for every publish so routing does not allocate.
 thread_local std::vector<target> t_targets;
 thread_local std::vector<ports::store_op> t_ops;
+thread_local std::vector<peer_copy> t_copies;
+thread_local std::vector<remote_group> t_remote_groups;
+
+peer_copy& copy_for(ports::peer_id peer) {
+  for (auto& c : t_copies)
+    if (c.peer == peer) return c;
+  t_copies.push_back({peer, {}});
+  return t_copies.back();
+}
+
+std::uint32_t remote_weight(const remote_routes::group& g) {
+  std::uint32_t n = 0;
+  for (const auto& m : g.members()) n += m.options.holders;
+  return n;
+}
+
+// The peer whose members hold position k (0 <= k < remote_weight(g)).
+ports::peer_id remote_member(const remote_routes::group& g, std::uint32_t k) {
+  for (const auto& m : g.members()) {
+    if (k < m.options.holders) return m.target->id;
+    k -= m.options.holders;
+  }
+  return g.members().back().target->id;
+}
 
 }  // namespace
 
@@ -26,15 +65,24 @@ broker::impl::publish_result broker::impl::publish(const message_ptr& msg, std::
   auto& ops = t_ops;
   ops.clear();
   if (publisher_op) ops.push_back(std::move(*publisher_op));
+  bool replicate = false;
   if (msg->retain) {
     std::unique_lock lock(retained_mutex);
-    retained.set(msg);
-    // $SYS topics are rebuilt every interval: not worth a write.
-    if (persistence.enabled() && !msg->topic.starts_with("$SYS/")) {
-      if (msg->payload.empty()) ops.push_back(ports::retained_delete{msg->topic});
-      else ops.push_back(ports::retained_put{msg});
+    // $SYS topics are per node, rebuilt every interval: neither stored nor replicated.
+    const bool sys = msg->topic.starts_with("$SYS/");
+    if (cluster && !sys) {
+      msg->written = hlc.now();
+      apply_retained(msg, ops);
+      replicate = true;
+    } else {
+      retained.set(msg);
+      if (persistence.enabled() && !sys) {
+        if (msg->payload.empty()) ops.push_back(ports::retained_delete{msg->topic});
+        else ops.push_back(ports::retained_put{msg});
+      }
     }
   }
+  if (replicate) cluster->retained_changed(msg);
   return route(msg, ops);
 }
 
@@ -49,9 +97,21 @@ void broker::impl::publish_will(const message_ptr& will) {
   publish(m);
 }
 
-broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::vector<ports::store_op>& ops) {
+broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::vector<ports::store_op>& ops,
+                                                 const std::vector<ports::shared_pick>* forwarded) {
   auto& targets = t_targets;
   targets.clear();
+  t_copies.clear();
+  t_remote_groups.clear();
+  // A message from a peer is delivered here only; $SYS is per node.
+  const bool to_peers = cluster && !forwarded && !remote.empty() && !msg->topic.starts_with("$SYS/");
+  std::shared_lock remote_lock(remote.mutex(), std::defer_lock);
+  if (to_peers) {
+    remote_lock.lock();
+    remote.index().match(
+        msg->topic, [&](const std::shared_ptr<remote_peer>& p, const route_weight&) { copy_for(p->id); },
+        [&](const remote_routes::group& g) { t_remote_groups.push_back({&g, false}); });
+  }
   {
     std::shared_lock lock(index_mutex);
     index.match(
@@ -63,13 +123,37 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
           targets.push_back(std::move(t));
         },
         [&](const auto& group) {
-          // One member per message: round robin, preferring connected members.
           const auto& members = group.members();
           if (members.empty()) return;
-          std::size_t start = group.next_index() % members.size();
-          std::size_t pick = start;
+          if (forwarded) {
+            // The publishing node chose which groups are ours to serve.
+            bool ours = std::any_of(forwarded->begin(), forwarded->end(), [&](const ports::shared_pick& p) {
+              return p.group == group.name() && p.filter == group.filter();
+            });
+            if (!ours) return;
+          }
+          // One member per message, cluster-wide: round robin over the local
+          // members and the peers' (weighted by their member counts),
+          // preferring connected members among the local ones.
+          std::uint32_t total = static_cast<std::uint32_t>(members.size());
+          const remote_routes::group* rg = nullptr;
+          for (auto& r : t_remote_groups) {
+            if (!r.weighed && r.g->name() == group.name() && r.g->filter() == group.filter()) {
+              r.weighed = true;
+              rg = r.g;
+              total += remote_weight(*rg);
+              break;
+            }
+          }
+          std::uint32_t turn = group.next_index() % total;
+          if (turn >= members.size()) {
+            copy_for(remote_member(*rg, turn - static_cast<std::uint32_t>(members.size())))
+                .picks.push_back({group.name(), group.filter()});
+            return;
+          }
+          std::size_t pick = turn;
           for (std::size_t i = 0; i < members.size(); ++i) {
-            std::size_t k = (start + i) % members.size();
+            std::size_t k = (turn + i) % members.size();
             if (members[k].target->online()) {
               pick = k;
               break;
@@ -81,7 +165,22 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
           targets.push_back(std::move(t));
         });
   }
-  if (targets.empty()) return {0, persistence.append(ops)};
+  // Groups with members on peers only.
+  for (auto& r : t_remote_groups) {
+    if (r.weighed || r.g->members().empty()) continue;
+    std::uint32_t total = remote_weight(*r.g);
+    if (total == 0) continue;
+    copy_for(remote_member(*r.g, r.g->next_index() % total)).picks.push_back({r.g->name(), r.g->filter()});
+  }
+  if (to_peers) remote_lock.unlock();
+
+  remote_ack_ptr ack;
+  if (!t_copies.empty()) {
+    if (msg->qos > 0) ack = std::make_shared<remote_ack>();
+    for (auto& c : t_copies) cluster->forward(c.peer, msg, std::move(c.picks), ack);
+  }
+  const std::size_t copies = t_copies.size();
+  if (targets.empty()) return {copies, persistence.append(ops), std::move(ack)};
 
   // One copy per session, at the highest granted QoS, carrying every matching
   // subscription identifier (MQTT 5 3.3.4).
@@ -123,20 +222,20 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
 
   const ports::worker_id here = current();
   const auto now = this->now();
-  std::vector<std::vector<std::pair<std::shared_ptr<session>, delivery>>> remote(executor.worker_count());
-  std::size_t routed = targets.size();
+  std::vector<std::vector<std::pair<std::shared_ptr<session>, delivery>>> remote_batches(executor.worker_count());
+  std::size_t routed = targets.size() + copies;
   for (auto& t : targets) {
     delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored};
     ports::worker_id owner = t.s->owner();
     if (owner == here) {
       t.s->deliver(std::move(d), now, my_stats());
     } else {
-      remote[owner].emplace_back(std::move(t.s), std::move(d));
+      remote_batches[owner].emplace_back(std::move(t.s), std::move(d));
     }
   }
-  for (ports::worker_id w = 0; w < remote.size(); ++w) {
-    if (remote[w].empty()) continue;
-    executor.post(w, [this, batch = std::move(remote[w])]() mutable {
+  for (ports::worker_id w = 0; w < remote_batches.size(); ++w) {
+    if (remote_batches[w].empty()) continue;
+    executor.post(w, [this, batch = std::move(remote_batches[w])]() mutable {
       const auto now = this->now();
       for (auto& [s, d] : batch) {
         if (s->owner() == current()) {
@@ -149,7 +248,7 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
       }
     });
   }
-  return {routed, ticket};
+  return {routed, ticket, std::move(ack)};
 }
 
 }  // namespace flock::core

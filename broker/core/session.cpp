@@ -55,6 +55,15 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
     drop_queued(d);
     return;
   }
+  if (moving_) {
+    // The session is on its way to another node: so is this message. Our
+    // stored copy goes; the new node stores its own.
+    delivery copy = d;
+    copy.stored = false;
+    moving_->cluster->deliver_to_moved(moving_->to, client_id_, std::move(copy));
+    drop_queued(d);
+    return;
+  }
   if (expired(d, now)) {
     stats.add(stats.dropped_expired);
     drop_queued(d);
@@ -222,6 +231,10 @@ journal::ticket session::save(bool online) {
   // restart meanwhile does not bring back the old expiry.
   if (!persistent && !has_record_) return 0;
   has_record_ = true;
+  return journal_.append(record(online));
+}
+
+ports::session_put session::record(bool online) const {
   ports::session_put p;
   p.session_id = id_;
   p.client_id = client_id_;
@@ -232,7 +245,8 @@ journal::ticket session::save(bool online) {
     p.will = will_->msg;
     p.will_due = will_->due;
   }
-  return journal_.append(std::move(p));
+  p.claimed = claimed_;
+  return p;
 }
 
 void session::forget_stored() {
@@ -253,6 +267,7 @@ void session::restore(const ports::restored_session& r, ports::time_point now) {
   expiry_interval_ = r.expiry_interval;
   stores_messages_.store(expiry_interval_ != 0, std::memory_order_release);
   expires_at_ = r.expires_at;
+  claimed_ = r.claimed;
   if (r.will && r.will_due) will_ = pending_will{r.will, *r.will_due};
   for (const auto& q : r.queue) {
     q.msg->refs.value.fetch_add(1, std::memory_order_relaxed);
@@ -272,6 +287,90 @@ void session::restore(const ports::restored_session& r, ports::time_point now) {
   }
   incoming_qos2_.insert(r.incoming_qos2.begin(), r.incoming_qos2.end());
   for (const auto& [filter, opts] : r.subscriptions) subscriptions_[filter] = opts;
+}
+
+// --- cluster: sessions that travel between nodes ---
+
+std::optional<session::parked_requester> session::park(parked_requester r) {
+  auto old = std::move(parked_);
+  parked_ = std::move(r);
+  return old;
+}
+
+std::optional<session::parked_requester> session::transfer_done() {
+  awaiting_transfer_ = false;
+  auto p = std::move(parked_);
+  parked_.reset();
+  return p;
+}
+
+void session::absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
+                     const std::function<std::uint64_t()>& new_id) {
+  expiry_interval_ = m.expiry_interval;
+  const bool persistent = journal_.enabled() && expiry_interval_ != 0;
+  if (persistent) {
+    has_record_ = true;
+    stores_messages_.store(true, std::memory_order_release);
+    ops.push_back(record(false));
+  }
+  // A moved message is this node's own copy: it gets a store id here when a
+  // persistent session needs it on disk.
+  auto adopt = [&](ports::moved_delivery& md, bool queued) {
+    delivery d{md.msg, md.qos, md.retain, std::move(md.subscription_ids), false};
+    if (persistent && md.msg && md.qos > 0) {
+      md.msg->id = new_id();
+      md.msg->refs.value.store(1, std::memory_order_relaxed);
+      ops.push_back(ports::message_put{md.msg});
+      if (queued) ops.push_back(ports::queued_put{id_, md.msg->id, journal::meta_of(d)});
+      d.stored = true;
+    }
+    return d;
+  };
+  std::deque<delivery> arrived = std::move(queue_);  // delivered here while the session travelled
+  queue_.clear();
+  for (auto& md : m.queue) queue_.push_back(adopt(md, true));
+  for (auto& d : arrived) queue_.push_back(std::move(d));
+  for (auto& f : m.inflight) {
+    delivery d = adopt(f.d, false);
+    inflight_message im{f.packet_id, f.state, std::move(d), 0};
+    if (im.d.stored) {
+      im.message_id = im.d.msg->id;
+      im.d.stored = false;
+      ops.push_back(ports::inflight_put{id_, im.message_id, f.packet_id, f.state, journal::meta_of(im.d)});
+    } else if (persistent && f.state == outgoing_state::awaiting_pubcomp) {
+      // Only the PUBREL is owed: keep that on disk under an id of its own.
+      im.message_id = new_id();
+      ops.push_back(ports::inflight_put{id_, im.message_id, f.packet_id, f.state, {}});
+    }
+    last_packet_id_ = std::max(last_packet_id_, f.packet_id);
+    inflight_.push_back(std::move(im));
+  }
+  for (auto id : m.incoming_qos2) {
+    incoming_qos2_.insert(id);
+    if (persistent) ops.push_back(ports::incoming_put{id_, id});
+  }
+}
+
+ports::moved_session session::start_moving(ports::peer_id to, ports::cluster* cluster) {
+  ports::moved_session m;
+  m.claimed = claimed_;
+  m.expiry_interval = expiry_interval_;
+  for (const auto& [filter, opts] : subscriptions_) m.subscriptions.emplace_back(filter, opts);
+  auto copy = [](const delivery& d) {
+    ports::moved_delivery md;
+    if (d.msg) md.msg = std::make_shared<message>(*d.msg);
+    md.qos = d.qos;
+    md.retain = d.retain;
+    md.subscription_ids = d.subscription_ids;
+    return md;
+  };
+  for (const auto& d : queue_) m.queue.push_back(copy(d));
+  for (const auto& f : inflight_) m.inflight.push_back({f.packet_id, f.state, copy(f.d)});
+  m.incoming_qos2.assign(incoming_qos2_.begin(), incoming_qos2_.end());
+  // Resumed elsewhere before the will delay ran out: no will (MQTT 5 3.1.3.2.2).
+  will_.reset();
+  moving_ = moving_state{to, cluster};
+  return m;
 }
 
 }  // namespace flock::core

@@ -22,6 +22,7 @@
 #include "broker/core/journal.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/ports/cluster.hpp"
 #include "broker/ports/executor.hpp"
 
 namespace flock::core {
@@ -48,9 +49,40 @@ class session {
   std::uint64_t claim() const { return claim_.load(std::memory_order_acquire); }
   std::uint64_t new_claim() { return claim_.fetch_add(1, std::memory_order_acq_rel) + 1; }
 
+  // The claim this session was last created or resumed under: the newest
+  // claim on a client id wins across the cluster. Under the directory lock.
+  stamp claimed() const { return claimed_; }
+  void set_claimed(stamp s) { claimed_ = s; }
+
   // --- owner-thread only below ---
   bool ended() const { return ended_; }
   void mark_ended() { ended_ = true; }
+
+  // --- cluster: a session whose state may be on another node ---
+  // Created by a connect while the cluster is asked for the client's
+  // session: the connection waits (parked) until the answer is in. A newer
+  // connect takes the place of the parked one, which is refused.
+  bool awaiting_transfer() const { return awaiting_transfer_; }
+  void await_transfer() { awaiting_transfer_ = true; }
+  struct parked_requester {
+    std::weak_ptr<session_requester> requester;
+    ports::worker_id worker = 0;
+  };
+  // Parks `r`; returns the one it replaces (to be refused), if any.
+  std::optional<parked_requester> park(parked_requester r);
+  // The answer is in: the parked connection (if any) gets the session.
+  std::optional<parked_requester> transfer_done();
+  // Takes the state that came from the old node (before it is attached):
+  // queue first, then whatever was delivered here while it travelled.
+  // Returns the store ops that make it durable here.
+  void absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
+              const std::function<std::uint64_t()>& new_id);
+  // Handed to `to`: deliveries follow the session there until the move is
+  // finished (dropped here) or declined (it stays).
+  ports::moved_session start_moving(ports::peer_id to, ports::cluster* cluster);
+  void stop_moving() { moving_.reset(); }
+  bool moving() const { return moving_.has_value(); }
+  ports::peer_id moving_to() const { return moving_ ? moving_->to : 0; }
 
   // Attaches a connection and resends in-flight messages (DUP) and PUBRELs,
   // then drains the queue. Clears the delayed will (resumed in time).
@@ -89,6 +121,8 @@ class session {
   // Writes the session record (expiry, online or offline, delayed will) when
   // the session is persistent or already has a record; returns its ticket.
   journal::ticket save(bool online);
+  // The session record as save() writes it.
+  ports::session_put record(bool online) const;
   // The session ended: deletes its record and everything under it, and lets
   // go of the stored messages it referenced.
   void forget_stored();
@@ -125,6 +159,14 @@ class session {
   std::atomic<std::uint64_t> claim_{0};
 
   bool ended_ = false;
+  stamp claimed_;
+  bool awaiting_transfer_ = false;
+  std::optional<parked_requester> parked_;
+  struct moving_state {
+    ports::peer_id to = 0;
+    ports::cluster* cluster = nullptr;
+  };
+  std::optional<moving_state> moving_;
   session_sink* sink_ = nullptr;
   std::deque<delivery> queue_;
   // In send order; the map is small (bounded by the in-flight window).

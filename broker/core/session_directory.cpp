@@ -1,4 +1,5 @@
-// Session directory: one session per client id, resumed, taken over, expired.
+// Session directory: one session per client id, resumed, taken over, expired,
+// and, in a cluster, claimed from or handed to another node.
 #include "broker/core/broker_impl.hpp"
 
 namespace flock::core {
@@ -17,25 +18,46 @@ void broker::impl::run_on_owner(std::shared_ptr<session> s,
 void broker::impl::open_session(const std::string& client_id, bool clean_start,
                                 std::weak_ptr<session_requester> requester) {
   const ports::worker_id here = current();
+  const bool clustered = cluster && cluster->has_peers();
+  const stamp claim = cluster ? hlc.now() : stamp{};
   std::shared_ptr<session> existing;
   std::shared_ptr<session> fresh;
+  bool ask_cluster = false;
   {
     std::lock_guard lock(directory_mutex);
     auto it = directory.find(client_id);
     if (it != directory.end()) existing = it->second;
     if (!existing || clean_start) {
       fresh = std::make_shared<session>(client_id, new_id(), here, config, persistence);
+      fresh->set_claimed(claim);
+      // Resuming a session this node does not have: it may live on another
+      // node. The connection waits until the cluster has answered.
+      ask_cluster = !existing && !clean_start && clustered;
+      if (ask_cluster) fresh->await_transfer();
       directory[client_id] = fresh;
     } else {
       existing->new_claim();
+      existing->set_claimed(claim);
     }
   }
+
+  if (ask_cluster) {
+    fresh->park({requester, here});
+    cluster->claim(client_id, claim, true, [this, fresh, here](ports::claim_result r) {
+      executor.post(here, [this, fresh, r = std::move(r)]() mutable { finish_claim(fresh, std::move(r)); });
+    });
+    return;
+  }
+  // Older copies elsewhere end (a new connection anywhere kicks the old one).
+  if (clustered) cluster->announce(client_id, claim);
 
   if (fresh) {
     if (existing) {
       // Clean start: the old session ends; its connection (if any) is kicked.
       run_on_owner(existing, [this](const std::shared_ptr<session>& old) {
         if (old->ended()) return;
+        if (auto parked = old->transfer_done())
+          if (auto r = parked->requester.lock()) r->on_session_refused();
         if (old->sink()) old->sink()->take_over();
         end_session(old);
       });
@@ -44,8 +66,16 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
     return;
   }
 
-  const std::uint64_t claim = existing->claim();
-  run_on_owner(existing, [this, here, claim, client_id, requester](const std::shared_ptr<session>& s) {
+  const std::uint64_t claim_number = existing->claim();
+  run_on_owner(existing, [this, here, claim_number, client_id, requester](const std::shared_ptr<session>& s) {
+    if (s->awaiting_transfer()) {
+      // Still waiting for the cluster: this connection waits instead of the
+      // older one, which loses.
+      if (s->claim() != claim_number) return;
+      if (auto old = s->park({requester, here}))
+        if (auto r = old->requester.lock()) r->on_session_refused();
+      return;
+    }
     if (!s->ended() && s->sink()) s->sink()->take_over();  // detaches the old connection, handles its will
     // Past its expiry but not yet swept (the tick runs once a second, and a
     // restart restores sessions that expired while the broker was down).
@@ -56,18 +86,23 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
       executor.post(here, [this, client_id, requester] { open_session(client_id, false, requester); });
       return;
     }
-    if (s->claim() != claim) return;  // a newer connection claimed it meanwhile and will win
-    s->set_owner(here);
-    executor.post(here, [this, s, requester] {
-      if (s->owner() != current() || s->ended()) return;
-      if (auto r = requester.lock()) {
-        r->on_session_ready(s, true);
-      } else {
-        // The new connection went away before it got its session: it is
-        // simply offline now, on this worker.
-        on_session_detached(s, std::nullopt, 0);
-      }
-    });
+    if (s->claim() != claim_number) return;  // a newer connection claimed it meanwhile and will win
+    hand_over(s, here, requester);
+  });
+}
+
+void broker::impl::hand_over(const std::shared_ptr<session>& s, ports::worker_id w,
+                             std::weak_ptr<session_requester> requester) {
+  s->set_owner(w);
+  executor.post(w, [this, s, requester] {
+    if (s->owner() != current() || s->ended()) return;
+    if (auto r = requester.lock()) {
+      r->on_session_ready(s, true);
+    } else {
+      // The new connection went away before it got its session: it is
+      // simply offline now, on this worker.
+      on_session_detached(s, std::nullopt, 0);
+    }
   });
 }
 
@@ -101,7 +136,11 @@ void broker::impl::end_session(const std::shared_ptr<session>& s) {
   }
   {
     std::unique_lock lock(index_mutex);
-    for (const auto& [filter, opts] : s->subscriptions()) index.remove(filter, s.get());
+    for (const auto& [filter, opts] : s->subscriptions()) {
+      const std::size_t before = index.holders(filter);
+      index.remove(filter, s.get());
+      note_route(filter, before);
+    }
   }
   s->subscriptions().clear();
   s->forget_stored();
@@ -112,6 +151,12 @@ void broker::impl::end_session(const std::shared_ptr<session>& s) {
     publish_will(msg);
   }
   timed[current()].erase(s.get());
+}
+
+void broker::impl::drop_moved(const std::shared_ptr<session>& s) {
+  s->will().reset();  // resumed on the other node: no will
+  s->stop_moving();
+  end_session(s);
 }
 
 std::size_t broker::impl::session_count() {

@@ -33,37 +33,37 @@ struct subscription_options {
   bool operator==(const subscription_options&) const = default;
 };
 
-template <class Target>
+template <class Target, class Options = subscription_options>
 struct subscriber {
   std::shared_ptr<Target> target;
-  subscription_options options;
+  Options options;
 };
 
-template <class Target>
+template <class Target, class Options = subscription_options>
 class basic_subscription_index;
 
 // One shared subscription group, identified by (group name, inner filter).
 // Owned by the index; members are kept in insertion order and never empty
 // while the group is visible. The cursor is the only part readers touch
 // concurrently (under the broker's shared lock), hence atomic.
-template <class Target>
+template <class Target, class Options = subscription_options>
 class shared_group {
  public:
   shared_group(std::string name, std::string filter) : name_(std::move(name)), filter_(std::move(filter)) {}
 
   const std::string& name() const { return name_; }
   const std::string& filter() const { return filter_; }  // the inner filter, without $share/{group}/
-  const std::vector<subscriber<Target>>& members() const { return members_; }
+  const std::vector<subscriber<Target, Options>>& members() const { return members_; }
 
   // Round-robin cursor; callers take `next_index() % members().size()`.
   std::uint32_t next_index() const { return cursor_.fetch_add(1, std::memory_order_relaxed); }
-  const subscriber<Target>& next_member() const { return members_[next_index() % members_.size()]; }
+  const subscriber<Target, Options>& next_member() const { return members_[next_index() % members_.size()]; }
 
  private:
-  friend class basic_subscription_index<Target>;
+  friend class basic_subscription_index<Target, Options>;
   std::string name_;
   std::string filter_;
-  std::vector<subscriber<Target>> members_;
+  std::vector<subscriber<Target, Options>> members_;
   mutable std::atomic<std::uint32_t> cursor_{0};
 };
 
@@ -120,7 +120,7 @@ class small_stack {
 // Everything subscribed with one (inner) filter. Kept small because there is
 // one per distinct filter: groups and the position map are rare, so they live
 // behind one pointer.
-template <class Target>
+template <class Target, class Options>
 struct filter_entry {
   // Above this many plain subscribers, removal looks targets up in a map
   // instead of scanning (a broadcast filter may hold 100,000 sessions).
@@ -128,11 +128,11 @@ struct filter_entry {
   static constexpr std::size_t unindex_below = 16;
 
   struct cold_part {
-    std::vector<std::unique_ptr<shared_group<Target>>> groups;
+    std::vector<std::unique_ptr<shared_group<Target, Options>>> groups;
     std::unordered_map<const Target*, std::uint32_t> positions;  // empty unless indexed
   };
 
-  std::vector<subscriber<Target>> direct;  // order not kept: removal swaps with the last
+  std::vector<subscriber<Target, Options>> direct;  // order not kept: removal swaps with the last
   std::unique_ptr<cold_part> cold;
 
   bool empty() const { return direct.empty() && (!cold || cold->groups.empty()); }
@@ -149,7 +149,7 @@ struct filter_entry {
   }
 
   // Returns true when the target is new to this filter.
-  bool add_direct(std::shared_ptr<Target> target, const subscription_options& opts) {
+  bool add_direct(std::shared_ptr<Target> target, const Options& opts) {
     std::size_t i = direct_position(target.get());
     if (i < direct.size()) {
       direct[i].options = opts;
@@ -184,7 +184,7 @@ struct filter_entry {
     return true;
   }
 
-  shared_group<Target>* find_group(std::string_view name) const {
+  shared_group<Target, Options>* find_group(std::string_view name) const {
     if (!cold) return nullptr;
     for (const auto& g : cold->groups)
       if (g->name() == name) return g.get();
@@ -202,11 +202,12 @@ struct filter_entry {
 // owners). Not thread-safe: the broker wraps it in a std::shared_mutex; add
 // and remove run under the exclusive lock, match() under the shared lock
 // from several workers at once, and touches nothing but group cursors.
-template <class Target>
+template <class Target, class Options>
 class basic_subscription_index {
  public:
   using target_ptr = std::shared_ptr<Target>;
-  using group = shared_group<Target>;
+  using group = shared_group<Target, Options>;
+  using options_type = Options;
 
   basic_subscription_index() = default;
   basic_subscription_index(const basic_subscription_index&) = delete;
@@ -215,7 +216,7 @@ class basic_subscription_index {
 
   // `filter` is already valid (codec::valid_topic_filter), plain or shared.
   // Returns true for a new (filter, target); an existing one gets `opts`.
-  bool add(std::string_view filter, target_ptr target, subscription_options opts) {
+  bool add(std::string_view filter, target_ptr target, Options opts) {
     auto shared = codec::parse_shared_filter(filter);
     std::string_view inner = shared ? shared->filter : filter;
     auto& e = make_entry(inner);
@@ -274,8 +275,20 @@ class basic_subscription_index {
     return true;
   }
 
+  // How many targets hold exactly `filter`: the plain subscribers of a plain
+  // filter, the members of a shared one's group. Route replication announces
+  // a plain filter while this is above 0, and a group with this count.
+  std::size_t holders(std::string_view filter) const {
+    auto shared = codec::parse_shared_filter(filter);
+    const entry* e = find_entry(shared ? shared->filter : filter);
+    if (!e) return 0;
+    if (!shared) return e->direct.size();
+    const group* g = e->find_group(shared->group);
+    return g ? g->members().size() : 0;
+  }
+
   // Options of (filter, target), or nullptr.
-  const subscription_options* find(std::string_view filter, const Target* target) const {
+  const Options* find(std::string_view filter, const Target* target) const {
     auto shared = codec::parse_shared_filter(filter);
     const entry* e = find_entry(shared ? shared->filter : filter);
     if (!e) return nullptr;
@@ -363,7 +376,7 @@ class basic_subscription_index {
   bool empty() const { return size_ == 0; }
 
  private:
-  using entry = detail::filter_entry<Target>;
+  using entry = detail::filter_entry<Target, Options>;
 
   // A trie level. Most nodes are leaves, so the child map sits behind a pointer.
   struct node {

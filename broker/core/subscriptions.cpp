@@ -9,7 +9,9 @@ broker::impl::subscription_change broker::impl::subscribe(const std::shared_ptr<
   subscription_change c;
   {
     std::unique_lock lock(index_mutex);
+    const std::size_t before = index.holders(filter);
     c.changed = index.add(filter, s, opts);
+    note_route(filter, before);
   }
   s->subscriptions()[filter] = opts;
   if (s->stores_messages()) c.ticket = persistence.append(ports::subscription_put{s->id(), filter, opts});
@@ -24,11 +26,26 @@ broker::impl::subscription_change broker::impl::unsubscribe(const std::shared_pt
   s->subscriptions().erase(it);
   {
     std::unique_lock lock(index_mutex);
+    const std::size_t before = index.holders(filter);
     index.remove(filter, s.get());
+    note_route(filter, before);
   }
   c.changed = true;
   if (s->has_record()) c.ticket = persistence.append(ports::subscription_delete{s->id(), filter});
   return c;
+}
+
+void broker::impl::note_route(std::string_view filter, std::size_t before) {
+  if (!cluster) return;
+  auto shared = codec::parse_shared_filter(filter);
+  std::string_view inner = shared ? shared->filter : filter;
+  if (inner.starts_with("$SYS")) return;  // $SYS is per node: never forwarded
+  const std::size_t after = index.holders(filter);
+  if (shared) {
+    if (after != before) cluster->route_changed(filter, static_cast<std::uint32_t>(after));
+  } else if ((before == 0) != (after == 0)) {
+    cluster->route_changed(filter, after == 0 ? 0 : 1);
+  }
 }
 
 std::vector<message_ptr> broker::impl::retained_for(std::string_view filter) {

@@ -50,6 +50,7 @@ struct session_put {
   bool online = false;                   // if the broker stops while it is online, expiry counts from start-up
   core::message_ptr will;                // a delayed will waiting for will_due, or null
   std::optional<time_point> will_due;
+  core::stamp claimed;                   // the claim it was last resumed under (cluster)
 };
 // The session record and everything stored under the session id.
 struct session_delete {
@@ -142,6 +143,7 @@ struct restored_session {
   std::optional<time_point> expires_at;
   core::message_ptr will;
   std::optional<time_point> will_due;
+  core::stamp claimed;
   std::vector<std::pair<std::string, core::subscription_options>> subscriptions;
   std::vector<restored_delivery> queue;       // in message id order
   std::vector<restored_inflight> inflight;    // in message id order

@@ -161,6 +161,15 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
   broker_.open_session(client_id_, clean_start_, weak_from_this());
 }
 
+void connection_machine::impl::on_session_refused() {
+  if (phase_ != phase::awaiting_session) return;
+  // A newer connection with this client id won while we waited: like a
+  // taken-over session, but before CONNACK, so the connection just closes.
+  will_.reset();
+  pending_connack_.reset();
+  close_quietly();
+}
+
 void connection_machine::impl::on_session_ready(std::shared_ptr<core::session> s, bool session_present) {
   if (phase_ != phase::awaiting_session) {
     // We closed while the session travelled here: it is simply offline now.

@@ -56,6 +56,8 @@ struct connection_machine::impl final : core::session_sink,
   void send_pubrel(std::uint16_t packet_id) override;
   void take_over() override;
   void hold_output_until(std::uint64_t ticket) override;
+  // Also until every peer that got a forwarded copy confirmed it.
+  void hold_output_until(std::uint64_t ticket, const core::remote_ack_ptr& ack);
 
   // --- output held until the store has what it confirms (output_gate.cpp) ---
   // An answer that confirms a write (PUBACK, PUBREC, PUBCOMP, SUBACK,
@@ -64,7 +66,11 @@ struct connection_machine::impl final : core::session_sink,
   // segments go to the transport as their store tickets become durable.
   struct held_output {
     std::uint64_t ticket;
+    core::remote_ack_ptr ack;  // null: nothing asked of peers
     std::string bytes;
+    bool ready(const ports::store* store) const {
+      return (ticket == 0 || store->is_durable(ticket)) && (!ack || ack->done());
+    }
   };
   std::string& out() { return held_.empty() ? io_.out_buffer() : held_.back().bytes; }
   void flush_out() {
@@ -77,6 +83,7 @@ struct connection_machine::impl final : core::session_sink,
   void handle_connect(codec::connect& c);
   void reject_connect(std::uint8_t v5_reason);
   void on_session_ready(std::shared_ptr<core::session> s, bool session_present) override;
+  void on_session_refused() override;
   void handle_connect_decode_error(std::span<const std::uint8_t> bytes, const codec::codec_error& e);
 
   // --- publish_flow.cpp ---

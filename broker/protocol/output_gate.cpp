@@ -1,20 +1,32 @@
-// Output held until the store has made durable what it confirms.
+// Output held until the store has made durable what it confirms, and until
+// the peers that got a forwarded copy confirmed they have it.
 #include "broker/protocol/machine_impl.hpp"
 
 namespace flock::protocol {
 
-void connection_machine::impl::hold_output_until(std::uint64_t ticket) {
-  if (ticket == 0 || phase_ == phase::closed) return;
-  ports::store* store = broker_.persistence.store();
-  if (!held_.empty()) {
-    if (held_.back().ticket >= ticket) return;  // already waiting for a later group
-  } else if (store->is_durable(ticket)) {
+void connection_machine::impl::hold_output_until(std::uint64_t ticket) { hold_output_until(ticket, nullptr); }
+
+void connection_machine::impl::hold_output_until(std::uint64_t ticket, const core::remote_ack_ptr& ack) {
+  if (phase_ == phase::closed) return;
+  if (ack && ack->done()) {
+    hold_output_until(ticket, nullptr);
     return;
   }
-  held_.push_back(held_output{ticket, {}});
-  store->when_durable(ticket, broker_.current(), [self = weak_from_this()] {
+  ports::store* store = broker_.persistence.store();
+  if (!ack) {
+    if (ticket == 0) return;
+    if (!held_.empty()) {
+      if (held_.back().ticket >= ticket) return;  // already waiting for a later group
+    } else if (store->is_durable(ticket)) {
+      return;
+    }
+  }
+  held_.push_back(held_output{ticket, ack, {}});
+  auto release = [self = weak_from_this()] {
     if (auto me = self.lock()) me->release_held();
-  });
+  };
+  if (ticket != 0) store->when_durable(ticket, broker_.current(), release);
+  if (ack) ack->when_done(broker_.executor, broker_.current(), release);
 }
 
 void connection_machine::impl::release_held() {
@@ -22,7 +34,7 @@ void connection_machine::impl::release_held() {
   ports::store* store = broker_.persistence.store();
   std::size_t n = 0;
   auto& buffer = io_.out_buffer();
-  while (n < held_.size() && store->is_durable(held_[n].ticket)) buffer += held_[n++].bytes;
+  while (n < held_.size() && held_[n].ready(store)) buffer += held_[n++].bytes;
   if (n == 0) return;
   held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
   io_.schedule_flush();

@@ -71,8 +71,9 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
   std::optional<ports::store_op> incoming_op;
   if (p.qos == 2 && session_->stores_messages()) incoming_op = ports::incoming_put{session_->id(), p.packet_id};
   auto result = broker_.publish(m, std::move(incoming_op));
-  // The ack confirms what persistent subscribers were given: it waits for the disk.
-  hold_output_until(result.ticket);
+  // The ack confirms what persistent subscribers were given: it waits for the
+  // disk, and for the peers that got a copy to have it on theirs.
+  hold_output_until(result.ticket, result.ack);
   std::uint8_t reason = (result.routed == 0 && v5()) ? codec::rc::no_matching_subscribers : codec::rc::success;
   if (p.qos == 1) {
     send(codec::pub_response{codec::packet_type::puback, p.packet_id, reason, {}});

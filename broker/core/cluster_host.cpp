@@ -1,0 +1,231 @@
+// The core's side of the cluster: what peers ask of this node. Called from
+// the cluster's threads, so everything that touches a session is posted to
+// the session's owner worker (never run_on_owner from here: this thread is
+// not a worker).
+#include "broker/core/broker_impl.hpp"
+
+namespace flock::core {
+
+namespace {
+
+class host_impl final : public ports::cluster_host {
+ public:
+  explicit host_impl(broker::impl& b) : b_(b) {}
+
+  void set_peer_route(ports::peer_id peer, std::string_view filter, std::uint32_t holders) override {
+    b_.remote.set(peer, filter, holders);
+  }
+  void clear_peer_routes(ports::peer_id peer) override { b_.remote.clear(peer); }
+
+  void deliver_forwarded(ports::peer_id from, std::vector<ports::forwarded_publish> batch,
+                         std::function<void()> durable) override {
+    // One worker per origin keeps each publisher's order.
+    const ports::worker_id w = from % b_.executor.worker_count();
+    b_.executor.post(w, [this, batch = std::move(batch), durable = std::move(durable)]() mutable {
+      journal::ticket last = 0;
+      std::vector<ports::store_op> ops;
+      for (auto& f : batch) {
+        ops.clear();
+        auto r = b_.route(f.msg, ops, &f.picks);
+        last = std::max(last, r.ticket);
+      }
+      if (last != 0) b_.persistence.store()->when_durable(last, b_.current(), std::move(durable));
+      else durable();
+    });
+  }
+
+  void deliver_to_session(const std::string& client_id, ports::moved_delivery md) override {
+    auto s = find(client_id);
+    if (!s) return;
+    post_to_owner(s, [this, md = std::move(md)](const std::shared_ptr<session>& s) mutable {
+      delivery d{md.msg, md.qos, md.retain, std::move(md.subscription_ids), false};
+      if (md.msg && md.qos > 0 && s->stores_messages()) {
+        md.msg->id = b_.new_id();
+        md.msg->refs.value.store(1, std::memory_order_relaxed);
+        ports::store_op ops[] = {ports::message_put{md.msg}, ports::queued_put{s->id(), md.msg->id, journal::meta_of(d)}};
+        b_.persistence.append(ops);
+        d.stored = true;
+      }
+      s->deliver(std::move(d), b_.now(), b_.my_stats());
+    });
+  }
+
+  void merge_retained(message_ptr msg) override {
+    b_.hlc.observe(msg->written);
+    if (msg->expires_at && *msg->expires_at <= b_.now()) return;
+    std::vector<ports::store_op> ops;
+    {
+      std::unique_lock lock(b_.retained_mutex);
+      b_.apply_retained(msg, ops);
+    }
+    b_.persistence.append(ops);
+  }
+
+  void retained_snapshot(const std::function<void(const message_ptr&)>& fn) override {
+    std::vector<message_ptr> all;
+    {
+      std::shared_lock lock(b_.retained_mutex);
+      all.reserve(b_.retained.size() + b_.clears.size());
+      b_.retained.for_each([&](const message_ptr& m) {
+        if (!m->topic.starts_with("$SYS/")) all.push_back(m);
+      });
+      b_.clears.for_each([&](const std::string& topic, const stamp& s) {
+        auto m = std::make_shared<message>();
+        m->topic = topic;
+        m->retain = true;
+        m->written = s;
+        all.push_back(std::move(m));
+      });
+    }
+    for (const auto& m : all) fn(m);
+  }
+
+  std::uint64_t retained_digest() override {
+    std::shared_lock lock(b_.retained_mutex);
+    return b_.retained_digest;
+  }
+
+  void on_claim(ports::peer_id from, const std::string& client_id, stamp claim, bool want_session,
+                std::function<void(ports::claim_answer)> reply) override {
+    b_.hlc.observe(claim);
+    auto s = find(client_id);
+    if (!s) return reply({});
+    post_to_owner(s, [this, from, claim, want_session, reply = std::move(reply)](const std::shared_ptr<session>& s) {
+      if (s->ended()) return reply({});
+      if (stamp holder = claimed(s); claim < holder) {
+        ports::claim_answer a;
+        a.what = ports::claim_answer::kind::refused;
+        a.holder = holder;
+        return reply(std::move(a));
+      }
+      if (s->awaiting_transfer()) {
+        // A connect here is asking the cluster too, with an older claim: it loses.
+        lose(s);
+        return reply({});
+      }
+      if (s->sink()) s->sink()->take_over();  // 0x8E to the old connection; its will as the spec says
+      if (s->ended()) return reply({});        // it ended with its connection (session expiry 0)
+      if (!want_session) {
+        b_.end_session(s);
+        return reply({});
+      }
+      {
+        std::lock_guard lock(b_.directory_mutex);
+        auto it = b_.directory.find(s->client_id());
+        if (it != b_.directory.end() && it->second == s) b_.directory.erase(it);
+      }
+      {
+        std::lock_guard lock(b_.moving_mutex);
+        b_.moving[s->client_id()] = s;
+      }
+      ports::claim_answer a;
+      a.what = ports::claim_answer::kind::session;
+      a.session = s->start_moving(from, b_.cluster);
+      reply(std::move(a));
+    });
+  }
+
+  void on_move_finished(ports::peer_id to, const std::string& client_id, bool installed) override {
+    std::shared_ptr<session> s;
+    {
+      std::lock_guard lock(b_.moving_mutex);
+      auto it = b_.moving.find(client_id);
+      if (it == b_.moving.end()) return;
+      s = it->second;
+      b_.moving.erase(it);
+    }
+    post_to_owner(s, [this, installed](const std::shared_ptr<session>& s) {
+      if (s->ended()) return;
+      if (installed) return b_.drop_moved(s);
+      keep(s);
+    });
+  }
+
+  void end_if_older(const std::string& client_id, stamp other) override {
+    b_.hlc.observe(other);
+    auto s = find(client_id);
+    if (!s || !(claimed(s) < other)) return;
+    post_to_owner(s, [this, other](const std::shared_ptr<session>& s) {
+      if (s->ended() || !(claimed(s) < other)) return;
+      lose(s);
+    });
+  }
+
+  void local_sessions(const std::function<void(const std::string&, stamp)>& fn) override {
+    std::vector<std::pair<std::string, stamp>> all;
+    {
+      std::lock_guard lock(b_.directory_mutex);
+      all.reserve(b_.directory.size());
+      for (const auto& [id, s] : b_.directory) all.emplace_back(id, s->claimed());
+    }
+    for (const auto& [id, st] : all) fn(id, st);
+  }
+
+  void peer_down(ports::peer_id peer) override {
+    b_.remote.clear(peer);
+    // Sessions on their way there stay here; the owner checks where each was going.
+    std::vector<std::shared_ptr<session>> all;
+    {
+      std::lock_guard lock(b_.moving_mutex);
+      for (const auto& [id, s] : b_.moving) all.push_back(s);
+    }
+    for (auto& s : all) {
+      post_to_owner(s, [this, peer](const std::shared_ptr<session>& s) {
+        if (s->ended() || !s->moving() || s->moving_to() != peer) return;
+        {
+          std::lock_guard lock(b_.moving_mutex);
+          auto it = b_.moving.find(s->client_id());
+          if (it == b_.moving.end() || it->second != s) return;
+          b_.moving.erase(it);
+        }
+        keep(s);
+      });
+    }
+  }
+
+  hybrid_clock& clock() override { return b_.hlc; }
+
+ private:
+  std::shared_ptr<session> find(const std::string& client_id) {
+    std::lock_guard lock(b_.directory_mutex);
+    auto it = b_.directory.find(client_id);
+    return it == b_.directory.end() ? nullptr : it->second;
+  }
+  stamp claimed(const std::shared_ptr<session>& s) {
+    std::lock_guard lock(b_.directory_mutex);
+    return s->claimed();
+  }
+  void post_to_owner(std::shared_ptr<session> s, std::function<void(const std::shared_ptr<session>&)> fn) {
+    auto owner = s->owner();
+    b_.executor.post(owner, [this, s = std::move(s), fn = std::move(fn)]() mutable { b_.run_on_owner(std::move(s), std::move(fn)); });
+  }
+  // A newer connection elsewhere holds the client id: ours goes (MQTT 5
+  // 0x8E to a connected client), and so does a connect still waiting here.
+  void lose(const std::shared_ptr<session>& s) {
+    if (auto parked = s->transfer_done())
+      if (auto r = parked->requester.lock()) r->on_session_refused();
+    if (s->sink()) s->sink()->take_over();
+    b_.end_session(s);
+  }
+  // A move that did not happen: the session stays here, offline, unless a
+  // connect here took the client id meanwhile.
+  void keep(const std::shared_ptr<session>& s) {
+    s->stop_moving();
+    bool taken;
+    {
+      std::lock_guard lock(b_.directory_mutex);
+      auto [it, added] = b_.directory.try_emplace(s->client_id(), s);
+      taken = !added && it->second != s;
+    }
+    if (taken) return b_.end_session(s);
+    if (s->expires_at() || s->will()) b_.watch(s);
+  }
+
+  broker::impl& b_;
+};
+
+}  // namespace
+
+std::unique_ptr<ports::cluster_host> make_cluster_host(broker::impl& b) { return std::make_unique<host_impl>(b); }
+
+}  // namespace flock::core

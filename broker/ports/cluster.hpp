@@ -1,0 +1,173 @@
+#pragma once
+// The cluster as the core sees it, and the core as the cluster sees it.
+//
+// ports::cluster is what the core tells the other nodes: its route changes,
+// copies of publishes, retained changes, session claims. cluster/ implements
+// it over gRPC; a single node has none (null) and routes locally only.
+// ports::cluster_host is what the other nodes ask of this one; the core
+// implements it (broker/core/cluster_host.cpp) and the cluster calls it.
+//
+// Threads: ports::cluster is called from the workers (route_changed under
+// the core's subscription-index lock, so changes arrive in order) and must
+// never block on the network. cluster_host is called from the cluster's
+// threads; it posts to the workers and never blocks on them.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "broker/core/delivery.hpp"
+#include "broker/core/message.hpp"
+#include "broker/core/remote_ack.hpp"
+#include "broker/core/stamp.hpp"
+#include "broker/core/subscription_index.hpp"
+
+namespace flock::ports {
+
+// A peer node, by slot: assigned by the cluster when it first hears of a
+// node name, kept for the life of the process (a restarted peer keeps its slot).
+using peer_id = std::uint32_t;
+
+// A shared-subscription group whose turn fell to a peer's members: the peer
+// delivers the message to one of them.
+struct shared_pick {
+  std::string group;   // "$queue" for $queue/ subscriptions
+  std::string filter;  // the inner filter
+};
+
+// A session as it moves between nodes: everything a resume needs. The
+// messages are the receiving node's own copies (decoded off the wire, held
+// by nobody else yet), so it can give them its store ids.
+struct moved_delivery {
+  std::shared_ptr<core::message> msg;  // null in state awaiting_pubcomp
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;
+};
+struct moved_inflight {
+  std::uint16_t packet_id = 0;
+  core::outgoing_state state = core::outgoing_state::awaiting_puback;
+  moved_delivery d;
+};
+struct moved_session {
+  core::stamp claimed;  // the claim the session last had on its old node
+  std::uint32_t expiry_interval = 0;
+  std::vector<std::pair<std::string, core::subscription_options>> subscriptions;
+  std::vector<moved_delivery> queue;     // in order
+  std::vector<moved_inflight> inflight;  // in send order
+  std::vector<std::uint16_t> incoming_qos2;
+};
+
+// What a node answers to a claim on a client id.
+struct claim_answer {
+  enum class kind : std::uint8_t {
+    none,     // no session with this id here (any older one is gone now)
+    session,  // it was here: its connection was kicked, and here it is
+    refused,  // a newer claim holds the id here: the claimant loses
+  };
+  kind what = kind::none;
+  moved_session session;  // kind::session
+  core::stamp holder;     // kind::refused: the newer claim
+};
+
+// What the claimant hears once every reachable peer answered.
+struct claim_result {
+  bool refused = false;  // a newer connection elsewhere won
+  bool found = false;    // `session` came from `from`
+  peer_id from = 0;
+  moved_session session;
+};
+
+class cluster {
+ public:
+  virtual ~cluster() = default;
+
+  // Local routes: `filter` (plain, or "$share/{group}/{filter}") is now held
+  // by `holders` local sessions (0: no longer). Plain filters are announced
+  // only on 0 <-> 1, groups on every change (their size weighs the choice of
+  // a member cluster-wide).
+  virtual void route_changed(std::string_view filter, std::uint32_t holders) = 0;
+
+  // One copy of a publish for `peer`, with the shared groups whose turn fell
+  // there. For QoS 1/2, `ack` (not null) is expected here and confirmed once
+  // the peer has the copy durable, or once the copy cannot be confirmed
+  // (link lost, outbox full); the copy itself is resent after a broken link.
+  virtual void forward(peer_id peer, const core::message_ptr& msg, std::vector<shared_pick> picks,
+                       const core::remote_ack_ptr& ack) = 0;
+
+  // A retained message was set (non-empty payload) or cleared here.
+  virtual void retained_changed(const core::message_ptr& msg) = 0;
+
+  // True while some peer is reachable: a connect must ask the cluster
+  // whether the client's session lives elsewhere.
+  virtual bool has_peers() const = 0;
+  // Asks every reachable peer for `client_id`'s session (want_session) or
+  // to drop it. `done` runs once all answered or the claim timed out, on
+  // any thread.
+  virtual void claim(const std::string& client_id, core::stamp s, bool want_session,
+                     std::function<void(claim_result)> done) = 0;
+  // The session of `client_id` is (now) here: peers end older copies, and a
+  // peer that holds a newer one tells us (cluster_host::end_if_older).
+  virtual void announce(const std::string& client_id, core::stamp s) = 0;
+  // A session moved here from `from` is durable here: `from` may delete it.
+  virtual void session_installed(peer_id from, const std::string& client_id, core::stamp s) = 0;
+  // The move from `from` is off (our connection lost): `from` keeps the session.
+  virtual void session_declined(peer_id from, const std::string& client_id) = 0;
+  // A delivery to a session that is moving to `to`: it follows the session.
+  virtual void deliver_to_moved(peer_id to, const std::string& client_id, core::delivery d) = 0;
+};
+
+// One forwarded publish as the receiving node gets it.
+struct forwarded_publish {
+  core::message_ptr msg;
+  std::vector<shared_pick> picks;
+};
+
+class cluster_host {
+ public:
+  virtual ~cluster_host() = default;
+
+  // --- routes ---
+  // Peer routes as the peer announced them (holders 0: gone).
+  virtual void set_peer_route(peer_id peer, std::string_view filter, std::uint32_t holders) = 0;
+  virtual void clear_peer_routes(peer_id peer) = 0;
+
+  // --- delivery ---
+  // Publishes forwarded by a peer, in its order, delivered to local
+  // subscribers only (never forwarded again). `durable` runs once what they
+  // gave persistent sessions is on disk.
+  virtual void deliver_forwarded(peer_id from, std::vector<forwarded_publish> batch, std::function<void()> durable) = 0;
+  // A delivery that follows a session moving here.
+  virtual void deliver_to_session(const std::string& client_id, moved_delivery d) = 0;
+
+  // --- retained ---
+  // A peer's retained write (an empty payload clears); the newest stamp wins.
+  virtual void merge_retained(core::message_ptr msg) = 0;
+  // fn for every retained message and every recent clear (an empty-payload
+  // message with the clear's stamp), to bring a peer up to date.
+  virtual void retained_snapshot(const std::function<void(const core::message_ptr&)>& fn) = 0;
+  // An order-independent hash of (topic, stamp) over the retained messages:
+  // equal on two nodes when they hold the same ones.
+  virtual std::uint64_t retained_digest() = 0;
+
+  // --- sessions ---
+  // A peer claims `client_id` with stamp `s`. reply runs once, on any thread.
+  virtual void on_claim(peer_id from, const std::string& client_id, core::stamp s, bool want_session,
+                        std::function<void(claim_answer)> reply) = 0;
+  // The session we handed to `to` is durable there (installed) or not taken.
+  virtual void on_move_finished(peer_id to, const std::string& client_id, bool installed) = 0;
+  // A peer holds `client_id` with stamp `s`: ours ends if it is older.
+  virtual void end_if_older(const std::string& client_id, core::stamp s) = 0;
+  // fn(client_id, stamp) for every local session (duplicate resolution after a netsplit).
+  virtual void local_sessions(const std::function<void(const std::string&, core::stamp)>& fn) = 0;
+  // A peer is gone (failure timeout): sessions moving to it stay here.
+  virtual void peer_down(peer_id peer) = 0;
+
+  // The hybrid clock stamps come from; remote stamps are observed into it.
+  virtual core::hybrid_clock& clock() = 0;
+};
+
+}  // namespace flock::ports
