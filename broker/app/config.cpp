@@ -10,6 +10,7 @@
 #include "broker/auth/acl_file.hpp"
 #include "broker/server/listener.hpp"
 #include "broker/server/log.hpp"
+#include "cluster/grpc_node.hpp"
 #include "storage/store_factory.hpp"
 
 namespace flock::app {
@@ -164,6 +165,27 @@ void apply_yaml(config& cfg, const std::string& yaml_text, const std::string& so
       for (const auto& item : value) cfg.listeners.push_back(parse_yaml_listener(item, source));
       continue;
     }
+    if (key == "cluster") {
+      // cluster: {listen: ..., seeds: [...], dns: ..., heartbeat_ms: ...}
+      if (!value.IsMap()) fail(at(source, value), "cluster: expected a map of key: value");
+      for (auto c = value.begin(); c != value.end(); ++c) {
+        auto sub = c->first.as<std::string>();
+        auto flat = find_key("cluster_" + sub) ? "cluster_" + sub : sub;
+        if (flat != "seeds" && !flat.starts_with("cluster_")) fail(at(source, c->first), "cluster: unknown key '" + sub + "'");
+        YAML::Node v = c->second;
+        std::string text;
+        if (v.IsSequence()) {
+          for (const auto& item : v) text += (text.empty() ? "" : ",") + item.as<std::string>();
+        } else if (v.IsScalar()) {
+          text = v.Scalar();
+        } else {
+          fail(at(source, v), "cluster: " + sub + ": expected a value or a list");
+        }
+        apply_setting(cfg, flat, text, at(source, v));
+      }
+      continue;
+    }
+    if (key.starts_with("cluster.")) key = "cluster_" + key.substr(8);  // cluster.dns: NAME:PORT
     if (!find_key(key)) fail(at(source, it->first), "unknown key '" + key + "'");
     if (value.IsNull()) fail(at(source, it->first), key + ": missing value");
     if (!value.IsScalar()) fail(at(source, value), key + ": expected a single value, not a list or map");
@@ -181,6 +203,16 @@ void apply_yaml_file(config& cfg, const std::string& path) {
 }
 
 void validate(const config& cfg) {
+  const auto& cl = cfg.cluster;
+  if (cl.listen.empty() && (!cl.seeds.empty() || !cl.dns.empty()))
+    fail("cluster", "seeds and cluster_dns need cluster_listen (the address this node accepts peers on)");
+  if (!cl.listen.empty()) {
+    std::string error;
+    if (!server::parse_host_port(cl.listen, error)) fail("cluster_listen", error);
+    if (!cl.advertise.empty() && !server::parse_host_port(cl.advertise, error)) fail("cluster_advertise", error);
+    if (cl.failure_timeout < 2 * cl.heartbeat)
+      fail("cluster_failure_timeout_ms", "must be at least twice cluster_heartbeat_ms");
+  }
   for (const auto& l : cfg.listeners) {
     auto o = to_listener_options(l, cfg);
     // Load the certificates now: a bad file is a configuration error (exit 2).
@@ -284,6 +316,13 @@ server::server_options to_server_options(const config& cfg) {
   o.listeners = resolved_listeners(cfg);
   o.workers = cfg.workers;
   o.broker = cfg.broker;
+  if (!cfg.cluster.listen.empty()) {
+    auto opts = cfg.cluster;
+    opts.node_name = cfg.broker.node_name;
+    o.open_cluster = [opts](ports::cluster_host& host) -> std::unique_ptr<ports::cluster> {
+      return cluster::make_grpc_node(opts, host);
+    };
+  }
   if (cfg.durability != "memory") {
     storage::store_options so;
     so.dir = cfg.data_dir;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/core/broker_config.hpp"
+#include "cluster/options.hpp"
 
 namespace flock::app {
 
@@ -47,6 +48,7 @@ struct config {
   std::string log_level = "info";
   std::optional<bool> allow_anonymous;  // default for listeners that do not say
   core::broker_config broker;           // also holds node_name and password_file
+  cluster::options cluster;             // cluster.listen empty: a single node
 };
 
 // Sets one listener key (YAML entry key or --listen option) from text.

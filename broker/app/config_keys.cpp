@@ -82,6 +82,39 @@ key_spec string_key(std::string_view key, std::string_view hint, std::string_vie
           }};
 }
 
+template <class Access>
+key_spec millis_key(std::string_view key, std::string_view help, Access access, std::uint64_t min, std::uint64_t max) {
+  return {key, "MS", help,
+          [access, min, max](config& c, const std::string& v) {
+            access(c) = std::chrono::milliseconds(parse_unsigned(v, min, max));
+          },
+          [access](const config& c) { return std::to_string(access(const_cast<config&>(c)).count()); }};
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto end = v.find(',', start);
+    if (end == std::string::npos) end = v.size();
+    auto item = v.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) {
+      if (item.find(':') == std::string::npos) throw std::invalid_argument("expected HOST:PORT, got '" + item + "'");
+      out.push_back(item);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string join_list(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
 std::vector<key_spec> make_keys() {
   constexpr std::uint64_t u16 = 65535, u32 = 0xFFFFFFFFull;
   std::vector<key_spec> k;
@@ -164,6 +197,30 @@ std::vector<key_spec> make_keys() {
                        [](config& c) -> auto& { return c.broker.retain_available; }));
   k.push_back(seconds_key("sys_interval", "seconds between $SYS updates; 0 = off",
                           [](config& c) -> auto& { return c.broker.sys_interval; }, 0, 86400));
+  // Cluster (docs/clustering.md). In the file also as a map: cluster: {listen: ..., seeds: [...]}.
+  k.push_back(string_key("cluster_listen", "HOST:PORT", "accept cluster streams (gRPC) here; empty: a single node",
+                         [](config& c) -> auto& { return c.cluster.listen; }, true));
+  k.push_back(string_key("cluster_advertise", "HOST:PORT", "the address peers dial; empty: cluster_listen",
+                         [](config& c) -> auto& { return c.cluster.advertise; }, true));
+  k.push_back({"seeds", "HOST:PORT,...", "nodes to join the cluster through (comma-separated)",
+               [](config& c, const std::string& v) { c.cluster.seeds = split_list(v); },
+               [](const config& c) -> std::string { return c.cluster.seeds.empty() ? "(none)" : join_list(c.cluster.seeds); }});
+  k.push_back(string_key("cluster_dns", "NAME:PORT",
+                         "a DNS name whose addresses are peers (a Kubernetes headless Service), resolved periodically",
+                         [](config& c) -> auto& { return c.cluster.dns; }, true));
+  k.push_back(millis_key("cluster_heartbeat_ms", "milliseconds between heartbeats to each peer",
+                         [](config& c) -> auto& { return c.cluster.heartbeat; }, 10, 60000));
+  k.push_back(millis_key("cluster_failure_timeout_ms", "a peer silent this long is down: its routes go",
+                         [](config& c) -> auto& { return c.cluster.failure_timeout; }, 50, 3600000));
+  k.push_back(millis_key("cluster_claim_timeout_ms", "a connect waits this long for peers that do not answer",
+                         [](config& c) -> auto& { return c.cluster.claim_timeout; }, 10, 600000));
+  k.push_back(millis_key("cluster_ack_timeout_ms",
+                         "a publisher's ack waits this long for a peer to confirm its copy",
+                         [](config& c) -> auto& { return c.cluster.ack_timeout; }, 1, 600000));
+  k.push_back(millis_key("cluster_join_timeout_ms", "start-up waits this long for the seeds before taking clients",
+                         [](config& c) -> auto& { return c.cluster.join_timeout; }, 0, 600000));
+  k.push_back(unsigned_key("cluster_outbox_messages", "forwarded publishes queued per peer before new ones are dropped",
+                           [](config& c) -> auto& { return c.cluster.max_outbox_messages; }, 1, 100000000));
   return k;
 }
 

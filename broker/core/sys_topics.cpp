@@ -47,6 +47,17 @@ void broker::impl::publish_sys() {
   put("$SYS/broker/subscriptions/count", std::to_string(subscription_count()));
   put("$SYS/broker/retained messages/count", std::to_string(retained_count));
   put("$SYS/broker/store/messages/count", std::to_string(retained_count));
+  if (cluster) {
+    auto c = cluster->status();
+    put("$SYS/broker/cluster/nodes/known", std::to_string(c.peers_known));
+    put("$SYS/broker/cluster/nodes/up", std::to_string(c.peers_up));
+    put("$SYS/broker/cluster/routes/local", std::to_string(c.local_routes));
+    put("$SYS/broker/cluster/routes/remote", std::to_string(remote.size()));
+    put("$SYS/broker/cluster/forwarded", std::to_string(c.forwarded));
+    put("$SYS/broker/cluster/dropped", std::to_string(c.dropped));
+    put("$SYS/broker/cluster/unconfirmed", std::to_string(c.unconfirmed));
+    put("$SYS/broker/cluster/outbox", std::to_string(c.outbox));
+  }
 }
 
 }  // namespace flock::core

@@ -81,9 +81,26 @@ struct claim_result {
   moved_session session;
 };
 
+// What $SYS reports about the cluster.
+struct cluster_status {
+  std::size_t peers_known = 0;
+  std::size_t peers_up = 0;
+  std::size_t local_routes = 0;  // filters this node announces
+  std::uint64_t forwarded = 0;   // copies of publishes sent to peers
+  std::uint64_t dropped = 0;     // copies dropped: no stream (QoS 0) or a full outbox
+  std::uint64_t unconfirmed = 0; // publisher acks released before a peer confirmed
+  std::size_t outbox = 0;        // copies waiting for a peer
+};
+
 class cluster {
  public:
   virtual ~cluster() = default;
+
+  // The process runs it: start() once the workers run (throws when it
+  // cannot listen), stop() before they stop.
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual cluster_status status() = 0;
 
   // Local routes: `filter` (plain, or "$share/{group}/{filter}") is now held
   // by `holders` local sessions (0: no longer). Plain filters are announced

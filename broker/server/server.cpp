@@ -15,6 +15,10 @@ namespace flock::server {
 server::server(server_options options)
     : options_(std::move(options)), pool_(options_.workers), control_guard_(control_io_.get_executor()) {
   broker_ = std::make_unique<core::broker>(options_.broker, pool_, clock_);
+  if (options_.open_cluster) {
+    cluster_ = options_.open_cluster(broker_->cluster_host());
+    broker_->set_cluster(cluster_.get());
+  }
   if (!options_.broker.password_file.empty()) {
     passwords_ = std::make_unique<auth::password_file>(auth::password_file::load(options_.broker.password_file));
     broker_->set_authenticator(passwords_.get());
@@ -74,6 +78,16 @@ void server::start() {
   if (started_) return;
   started_ = true;
   pool_.start();
+  if (cluster_) {
+    try {
+      cluster_->start();
+    } catch (...) {
+      pool_.stop();
+      pool_.join();
+      started_ = false;
+      throw;
+    }
+  }
   for (auto& l : listeners_) l->start();
   control_thread_ = std::thread([this] { control_io_.run(); });
   log::info("flockd ", FLOCK_VERSION, " started: ", pool_.worker_count(), " workers, node ",
@@ -150,6 +164,11 @@ void server::stop() {
   // 5. Let work the core posted between workers (session detach, wills)
   // settle before the loops are allowed to run dry, and write what it changed.
   for (int round = 0; round < 3; ++round) pool_.run_on_all_and_wait([](worker&) {});
+  // 6. Leave the cluster: peers drop our routes now, not after the failure timeout.
+  if (cluster_) {
+    cluster_->stop();
+    for (int round = 0; round < 2; ++round) pool_.run_on_all_and_wait([](worker&) {});
+  }
   flush_store("at shutdown");
 
   pool_.stop();

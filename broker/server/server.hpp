@@ -14,6 +14,7 @@
 
 #include "broker/core/broker_config.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/ports/cluster.hpp"
 #include "broker/ports/store.hpp"
 #include "broker/server/listener.hpp"
 #include "broker/server/worker_pool.hpp"
@@ -37,6 +38,10 @@ struct server_options {
   // Opens the durable store (RocksDB under data_dir), loaded into the core
   // before the listeners start. Empty: durability "memory", no store.
   std::function<std::unique_ptr<ports::store>(ports::executor&, ports::clock&)> open_store;
+  // Joins a cluster (cluster/): made right after the core, so that routes
+  // restored from the store are announced; started before the listeners.
+  // Empty: a single node.
+  std::function<std::unique_ptr<ports::cluster>(ports::cluster_host&)> open_cluster;
   // Builds the handler of each connection. Empty: the MQTT protocol machine.
   std::function<std::unique_ptr<connection_handler>(core::connection_io&, const core::listener_settings&)>
       make_handler;
@@ -84,6 +89,9 @@ class server {
   // The store's writer thread posts to the workers: destroyed before pool_,
   // after broker_ (which writes to it).
   std::unique_ptr<ports::store> store_;
+  // Calls into the core from its own threads: destroyed after broker_ is
+  // done with it (stopped in stop(), before the workers).
+  std::unique_ptr<ports::cluster> cluster_;
   std::unique_ptr<core::broker> broker_;  // destroyed before pool_: it posts to workers
   std::vector<std::unique_ptr<listener>> listeners_;
   std::uint32_t next_worker_ = 0;  // round-robin; control thread only

@@ -60,6 +60,12 @@ const std::map<std::string, std::string> sample_values = {
     {"max_client_id_length", "64"},    {"allow_zero_length_client_id", "false"},
     {"maximum_qos", "1"},              {"retain_available", "false"},
     {"sys_interval", "0"},
+    {"cluster_listen", "127.0.0.1:7001"}, {"cluster_advertise", "10.0.0.1:7001"},
+    // seeds and cluster_dns need cluster_listen: cluster_keys_* below.
+    {"seeds", ""},                     {"cluster_dns", ""},
+    {"cluster_heartbeat_ms", "200"},   {"cluster_failure_timeout_ms", "900"},
+    {"cluster_claim_timeout_ms", "700"}, {"cluster_ack_timeout_ms", "300"},
+    {"cluster_join_timeout_ms", "100"}, {"cluster_outbox_messages", "5000"},
 };
 
 }  // namespace
@@ -181,6 +187,38 @@ TEST(config, acl_file_is_parsed_at_start_up_and_a_bad_line_is_a_config_error) {
             "config: acl_file: " + bad.path + ":2: unknown access 'readonly' (expected read, write, readwrite or deny)");
   temp_file good("user alice\ntopic alice/#\n");
   EXPECT_EQ(parse({"--acl-file", good.path}).cfg.broker.acl_file, good.path);
+}
+
+TEST(config, cluster_keys_from_a_nested_map_a_dotted_key_and_flags) {
+  temp_file nested(
+      "node_name: a\n"
+      "cluster:\n"
+      "  listen: 0.0.0.0:7000\n"
+      "  advertise: flock-0.flock:7000\n"
+      "  seeds: [flock-1.flock:7000, 'flock-2.flock:7000']\n"
+      "  failure_timeout_ms: 3000\n");
+  auto cl = parse({"--config", nested.path});
+  EXPECT_EQ(cl.cfg.cluster.listen, "0.0.0.0:7000");
+  EXPECT_EQ(cl.cfg.cluster.advertise, "flock-0.flock:7000");
+  EXPECT_EQ(cl.cfg.cluster.seeds, (std::vector<std::string>{"flock-1.flock:7000", "flock-2.flock:7000"}));
+  EXPECT_EQ(cl.cfg.cluster.failure_timeout, std::chrono::milliseconds(3000));
+  temp_file dotted("cluster_listen: 127.0.0.1:7000\ncluster.dns: flock-headless.ns.svc:7000\n");
+  EXPECT_EQ(parse({"--config", dotted.path}).cfg.cluster.dns, "flock-headless.ns.svc:7000");
+  auto flags = parse({"--cluster-listen", "127.0.0.1:7000", "--seeds", "127.0.0.1:7001, 127.0.0.1:7002"});
+  EXPECT_EQ(flags.cfg.cluster.seeds, (std::vector<std::string>{"127.0.0.1:7001", "127.0.0.1:7002"}));
+  EXPECT_TRUE(app::to_server_options(flags.cfg).open_cluster);
+  EXPECT_FALSE(app::to_server_options(parse({}).cfg).open_cluster);
+}
+
+TEST(config, cluster_mistakes_are_config_errors) {
+  EXPECT_THAT(error_of({"--seeds", "127.0.0.1:7001"}), HasSubstr("need cluster_listen"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--seeds", "nohost"}), HasSubstr("expected HOST:PORT"));
+  EXPECT_THAT(error_of({"--cluster-listen", "7000"}), HasSubstr("cluster_listen"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-heartbeat-ms", "1000",
+                        "--cluster-failure-timeout-ms", "1500"}),
+              HasSubstr("at least twice"));
+  temp_file unknown("cluster:\n  lissen: 127.0.0.1:7000\n");
+  EXPECT_THAT(error_of({"--config", unknown.path}), HasSubstr(":2: cluster: unknown key 'lissen'"));
 }
 
 TEST(config, bad_flags_and_listeners) {

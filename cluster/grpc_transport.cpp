@@ -1,0 +1,313 @@
+#include "cluster/grpc_transport.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+#include "proto/cluster.grpc.pb.h"
+
+namespace flock::cluster {
+
+namespace {
+
+// Streams end on our side when the peer is gone; reconnecting must not wait
+// for gRPC's default backoff (up to two minutes) once the peer is back.
+grpc::ChannelArguments channel_arguments() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxReceiveMessageSize(-1);  // a batch holds whole MQTT messages, up to max_packet_size each
+  args.SetMaxSendMessageSize(-1);
+  return args;
+}
+
+class grpc_transport_impl;
+
+// Counts live streams so shutdown can wait for the last OnDone.
+struct stream_registry {
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::set<grpc::ClientContext*> clients;  // to cancel at shutdown
+  int live = 0;
+  bool stopping = false;
+  void add() {
+    std::lock_guard lock(mutex);
+    ++live;
+  }
+  void remove() {
+    std::lock_guard lock(mutex);
+    if (--live == 0) idle.notify_all();
+  }
+};
+
+// --- client side ---
+
+class client_stream;
+
+// What the cluster holds: stays valid after the stream is gone.
+class client_handle final : public outbound_link {
+ public:
+  void write(wire::Batch batch) override;
+  void close() override;
+  void detach() {
+    std::lock_guard lock(mutex_);
+    stream_ = nullptr;
+  }
+  void attach(client_stream* s) { stream_ = s; }
+
+ private:
+  std::recursive_mutex mutex_;  // gRPC may run a reaction inline; the cluster may write from it
+  client_stream* stream_ = nullptr;
+};
+
+class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Batch> {
+ public:
+  client_stream(stream_registry& reg, wire::Cluster::Stub& stub, std::shared_ptr<outbound_events> events,
+                std::shared_ptr<client_handle> handle)
+      : registry_(reg), events_(std::move(events)), handle_(std::move(handle)) {
+    registry_.add();
+    {
+      std::lock_guard lock(registry_.mutex);
+      registry_.clients.insert(&ctx_);
+      if (registry_.stopping) ctx_.TryCancel();
+    }
+    handle_->attach(this);
+    stub.async()->Link(&ctx_, this);
+    StartRead(&in_);
+    StartCall();
+  }
+
+  void write(wire::Batch batch) {
+    out_ = std::move(batch);
+    StartWrite(&out_);
+  }
+  void cancel() { ctx_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    events_->on_response(std::move(in_));
+    in_.Clear();
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) events_->on_written();
+  }
+  void OnDone(const grpc::Status&) override {
+    handle_->detach();
+    {
+      std::lock_guard lock(registry_.mutex);
+      registry_.clients.erase(&ctx_);
+    }
+    events_->on_closed();
+    auto& reg = registry_;
+    delete this;
+    reg.remove();
+  }
+
+ private:
+  stream_registry& registry_;
+  grpc::ClientContext ctx_;
+  std::shared_ptr<outbound_events> events_;
+  std::shared_ptr<client_handle> handle_;
+  wire::Batch in_;
+  wire::Batch out_;
+};
+
+void client_handle::write(wire::Batch batch) {
+  std::lock_guard lock(mutex_);
+  if (stream_) stream_->write(std::move(batch));
+}
+
+void client_handle::close() {
+  std::lock_guard lock(mutex_);
+  if (stream_) stream_->cancel();
+}
+
+// --- server side ---
+
+class server_stream;
+
+class server_handle final : public inbound_link {
+ public:
+  void respond(wire::Batch batch) override;
+  void close() override;
+  void detach() {
+    std::lock_guard lock(mutex_);
+    stream_ = nullptr;
+  }
+  void attach(server_stream* s) { stream_ = s; }
+
+ private:
+  std::recursive_mutex mutex_;
+  server_stream* stream_ = nullptr;
+};
+
+class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Batch> {
+ public:
+  server_stream(stream_registry& reg, const transport::acceptor& accept) : registry_(reg) {
+    registry_.add();
+    handle_ = std::make_shared<server_handle>();
+    handle_->attach(this);
+    events_ = accept(handle_);
+    StartRead(&in_);
+  }
+
+  // Under the handle's lock.
+  void respond(wire::Batch batch) {
+    std::lock_guard lock(mutex_);
+    if (finished_ || closing_) return;
+    for (auto& f : *batch.mutable_frames()) *pending_.add_frames() = std::move(f);
+    if (!writing_) start_write();
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    if (!writing_) finish();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the peer ended its side, or the stream broke
+      close();
+      return;
+    }
+    events_->on_batch(std::move(in_));
+    in_.Clear();
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok || closing_) return finish();
+    if (pending_.frames_size() > 0) start_write();
+  }
+  void OnCancel() override { close(); }
+  void OnDone() override {
+    handle_->detach();
+    events_->on_closed();
+    auto& reg = registry_;
+    delete this;
+    reg.remove();
+  }
+
+ private:
+  void start_write() {
+    writing_ = true;
+    out_ = std::move(pending_);
+    pending_.Clear();
+    StartWrite(&out_);
+  }
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  stream_registry& registry_;
+  std::shared_ptr<server_handle> handle_;
+  std::shared_ptr<inbound_events> events_;
+  std::mutex mutex_;
+  wire::Batch in_;
+  wire::Batch out_;
+  wire::Batch pending_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+void server_handle::respond(wire::Batch batch) {
+  std::lock_guard lock(mutex_);
+  if (stream_) stream_->respond(std::move(batch));
+}
+
+void server_handle::close() {
+  std::lock_guard lock(mutex_);
+  if (stream_) stream_->close();
+}
+
+class service final : public wire::Cluster::CallbackService {
+ public:
+  service(stream_registry& reg, transport::acceptor accept) : registry_(reg), accept_(std::move(accept)) {}
+  grpc::ServerBidiReactor<wire::Batch, wire::Batch>* Link(grpc::CallbackServerContext*) override {
+    return new server_stream(registry_, accept_);
+  }
+
+ private:
+  stream_registry& registry_;
+  transport::acceptor accept_;
+};
+
+class grpc_transport_impl final : public transport {
+ public:
+  ~grpc_transport_impl() override { shutdown(); }
+
+  void serve(const std::string& address, acceptor accept) override {
+    service_ = std::make_unique<service>(registry_, std::move(accept));
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service_.get());
+    builder.SetMaxReceiveMessageSize(-1);
+    builder.SetMaxSendMessageSize(-1);
+    server_ = builder.BuildAndStart();
+    if (!server_ || port_ == 0) throw std::runtime_error("cannot listen for the cluster on " + address);
+  }
+
+  int bound_port() const override { return port_; }
+
+  std::shared_ptr<outbound_link> dial(const std::string& address, std::shared_ptr<outbound_events> events) override {
+    auto handle = std::make_shared<client_handle>();
+    wire::Cluster::Stub* stub;
+    {
+      std::lock_guard lock(channels_mutex_);
+      auto& entry = stubs_[address];
+      if (!entry) {
+        auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_arguments());
+        entry = wire::Cluster::NewStub(channel);
+      }
+      stub = entry.get();
+    }
+    new client_stream(registry_, *stub, std::move(events), handle);  // deletes itself in OnDone
+    return handle;
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(registry_.mutex);
+      if (registry_.stopping) return;
+      registry_.stopping = true;
+      for (auto* ctx : registry_.clients) ctx->TryCancel();
+    }
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());  // cancels the streams still open
+    std::unique_lock lock(registry_.mutex);
+    registry_.idle.wait(lock, [&] { return registry_.live == 0; });
+  }
+
+ private:
+  stream_registry registry_;
+  std::unique_ptr<service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::mutex channels_mutex_;
+  std::map<std::string, std::unique_ptr<wire::Cluster::Stub>> stubs_;
+};
+
+}  // namespace
+
+std::unique_ptr<transport> make_grpc_transport() { return std::make_unique<grpc_transport_impl>(); }
+
+}  // namespace flock::cluster
+
+#include "cluster/grpc_node.hpp"
+#include "cluster/node.hpp"
+
+namespace flock::cluster {
+
+std::unique_ptr<ports::cluster> make_grpc_node(const options& opts, ports::cluster_host& host) {
+  return std::make_unique<node>(opts, host, make_grpc_transport());
+}
+
+}  // namespace flock::cluster

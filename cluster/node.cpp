@@ -1,0 +1,404 @@
+// Membership: peers, streams, heartbeats, failure detection, and the state a
+// peer gets when its stream comes up.
+#include "cluster/node.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <future>
+
+#include "broker/server/log.hpp"
+#include "cluster/handlers.hpp"
+#include "cluster/wire_codec.hpp"
+
+namespace flock::cluster {
+
+namespace log = server::log;
+
+namespace {
+constexpr std::chrono::milliseconds tick_period{100};
+constexpr std::size_t routes_per_frame = 1000;
+constexpr std::size_t sessions_per_frame = 1000;
+constexpr std::chrono::milliseconds max_backoff{2000};
+
+ports::time_point now() { return std::chrono::steady_clock::now(); }
+
+std::uint64_t new_incarnation() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+}  // namespace
+
+node::node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t)
+    : opts_(std::move(opts)),
+      host_(host),
+      transport_(std::move(t)),
+      incarnation_(new_incarnation()),
+      guard_(io_.get_executor()),
+      tick_timer_(io_) {
+  advertise_ = opts_.advertise.empty() ? opts_.listen : opts_.advertise;
+}
+
+node::~node() { stop(); }
+
+void node::start() {
+  if (started_) return;
+  transport_->serve(opts_.listen, [this](std::shared_ptr<inbound_link> link) { return accept(std::move(link)); });
+  if (advertise_.ends_with(":0") && transport_->bound_port() != 0)
+    advertise_ = advertise_.substr(0, advertise_.size() - 1) + std::to_string(transport_->bound_port());
+  started_ = true;
+  {
+    std::lock_guard lock(joined_mutex_);
+    for (const auto& s : opts_.seeds) seeds_pending_.insert(s);
+  }
+  for (const auto& s : opts_.seeds) probes_[s] = {};
+  thread_ = std::thread([this] { io_.run(); });
+  asio::post(io_, [this] {
+    tick();
+  });
+  log::info("cluster: node ", opts_.node_name, " listening on ", opts_.listen, " (advertised as ", advertise_, ")");
+  wait_joined(opts_.join_timeout);
+}
+
+void node::wait_joined(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(joined_mutex_);
+  joined_cv_.wait_for(lock, timeout, [&] { return seeds_pending_.empty(); });
+}
+
+void node::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  // Peers drop our routes at once instead of after the failure timeout.
+  std::promise<void> said;
+  asio::post(io_, [&] {
+    stopping_ = true;
+    for_each_peer([](peer& p) {
+      wire::Frame f;
+      f.mutable_leave();
+      p.send(std::move(f));
+    });
+    said.set_value();
+  });
+  said.get_future().wait();
+  // A short grace for the Leave frames to go out.
+  const auto deadline = now() + std::chrono::milliseconds(500);
+  bool pending = true;
+  while (pending && now() < deadline) {
+    pending = false;
+    for_each_peer([&](peer& p) { pending = pending || (p.ready() && p.outbox_size() > 0); });
+    if (pending) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  transport_->shutdown();
+  asio::post(io_, [this] { tick_timer_.cancel(); });
+  guard_.reset();
+  thread_.join();
+}
+
+// --- peers ---
+
+peer* node::find_peer(const std::string& name) {
+  std::lock_guard lock(peers_mutex_);
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+peer& node::peer_named(const std::string& name) {
+  std::lock_guard lock(peers_mutex_);
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) return *it->second;
+  const auto id = peer_count_.load(std::memory_order_relaxed);
+  if (id >= max_peers) throw std::runtime_error("cluster: more than " + std::to_string(max_peers) + " nodes");
+  owned_.push_back(std::make_unique<peer>(id, name, opts_));
+  peer* p = owned_.back().get();
+  peers_[id].store(p, std::memory_order_release);
+  by_name_[name] = p;
+  peer_count_.store(id + 1, std::memory_order_release);
+  return *p;
+}
+
+void node::fill_self(wire::Member& m) const {
+  m.set_name(opts_.node_name);
+  m.set_address(advertise_);
+  m.set_incarnation(incarnation_);
+}
+
+void node::fill_members(google::protobuf::RepeatedPtrField<wire::Member>& out) {
+  for_each_peer([&](peer& p) {
+    if (p.address.empty() || !p.up) return;
+    auto* m = out.Add();
+    m->set_name(p.name);
+    m->set_address(p.address);
+    m->set_incarnation(p.incarnation);
+  });
+}
+
+void node::learn(const wire::Member& m) {
+  if (m.name().empty() || m.name() == opts_.node_name || m.address().empty()) return;
+  peer& p = peer_named(m.name());
+  // A node we cannot reach at the address we had may be reachable at this one.
+  if (p.address.empty() || (!p.handshaken && p.address != m.address())) p.address = m.address();
+}
+
+// --- the tick: dialing, heartbeats, failure detection ---
+
+void node::arm_tick() {
+  if (stopping_) return;
+  tick_timer_.expires_after(tick_period);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void node::tick() {
+  if (stopping_) return;
+  const auto t = now();
+  for_each_peer([&](peer& p) {
+    if (!p.link && !p.left && !p.address.empty() && t >= p.next_dial) dial(p);
+    else if (p.link && !p.handshaken && t - p.dial_started > opts_.failure_timeout) p.link->close();
+    if (p.handshaken && t - p.last_heartbeat >= opts_.heartbeat) heartbeat(p);
+    const bool fresh = t - p.last_heard() <= opts_.failure_timeout;
+    if (p.up && !fresh) mark_down(p, "silent for the failure timeout");
+    else if (!p.up && p.handshaken && fresh && !p.left) mark_up(p);
+    p.expire_acks(t);
+  });
+  for (auto& [address, next] : probes_) {
+    if (self_addresses_.count(address) || t < next) continue;
+    next = t + std::max(opts_.dns_interval, std::chrono::milliseconds(1000));
+    probe(address);
+  }
+  if (!opts_.dns.empty() && t >= next_dns_) {
+    next_dns_ = t + opts_.dns_interval;
+    resolve_dns();
+  }
+  expire_claims(t);
+  for (auto it = moves_.begin(); it != moves_.end();) {
+    if (t < it->second.second) {
+      ++it;
+      continue;
+    }
+    log::warn("cluster: session ", it->first, " handed over but never confirmed; keeping it here");
+    host_.on_move_finished(it->second.first, it->first, false);
+    it = moves_.erase(it);
+  }
+  arm_tick();
+}
+
+void node::dial(peer& p) {
+  auto handler = std::make_shared<outbound_handler>(*this, &p, std::string());
+  auto link = transport_->dial(p.address, handler);
+  handler->link = link;
+  p.link = link;
+  p.handshaken = false;
+  p.dial_started = now();
+  wire::Batch hello;
+  auto* h = hello.add_frames()->mutable_hello();
+  h->set_protocol(1);
+  fill_self(*h->mutable_from());
+  fill_members(*h->mutable_members());
+  h->set_retained_digest(host_.retained_digest());
+  link->write(std::move(hello));
+}
+
+void node::probe(const std::string& address) {
+  auto handler = std::make_shared<outbound_handler>(*this, nullptr, address);
+  auto link = transport_->dial(address, handler);
+  handler->link = link;
+  wire::Batch hello;
+  auto* h = hello.add_frames()->mutable_hello();
+  h->set_protocol(1);
+  fill_self(*h->mutable_from());
+  link->write(std::move(hello));
+}
+
+void node::resolve_dns() {
+  auto colon = opts_.dns.rfind(':');
+  if (colon == std::string::npos) return;
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
+  resolver->async_resolve(opts_.dns.substr(0, colon), opts_.dns.substr(colon + 1),
+                          [this, resolver](const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type r) {
+                            if (ec) {
+                              log::debug("cluster: resolving ", opts_.dns, ": ", ec.message());
+                              return;
+                            }
+                            for (const auto& e : r) {
+                              auto ep = e.endpoint();
+                              std::string a = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                                                   : ep.address().to_string();
+                              a += ":" + std::to_string(ep.port());
+                              probes_.try_emplace(a, ports::time_point{});
+                            }
+                          });
+}
+
+void node::heartbeat(peer& p) {
+  p.last_heartbeat = now();
+  wire::Frame f;
+  auto* h = f.mutable_heartbeat();
+  {
+    std::lock_guard lock(routes_mutex_);
+    if (!p.routes_live) return;
+    h->set_route_seq(route_seq_);
+    h->set_route_digest(routes_.digest());
+    h->set_retained_digest(host_.retained_digest());
+    fill_members(*h->mutable_members());
+    // Under the routes lock: a delta enqueued after this one carries a later seq.
+    p.send(std::move(f));
+  }
+}
+
+void node::mark_up(peer& p) {
+  if (p.up) return;
+  p.up = true;
+  peers_up_.fetch_add(1, std::memory_order_acq_rel);
+  log::info("cluster: peer ", p.name, " up (", p.address, ")");
+}
+
+void node::mark_down(peer& p, const char* why) {
+  if (p.up) {
+    p.up = false;
+    peers_up_.fetch_sub(1, std::memory_order_acq_rel);
+    log::warn("cluster: peer ", p.name, " down: ", why);
+  }
+  host_.peer_down(p.id);
+  p.routes.clear([](std::string_view, std::uint32_t) {});  // the core dropped them all at once
+  forget_peer_in_claims(p.id);
+  for (auto it = moves_.begin(); it != moves_.end();) it = it->second.first == p.id ? moves_.erase(it) : std::next(it);
+  // Streams to a silent peer may hang: start over once it answers again.
+  if (p.link) p.link->close();
+  if (p.inbound) p.inbound->close();
+}
+
+void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, const wire::HelloReply& reply) {
+  if (p.link != link) return;
+  if (reply.from().name() != p.name) {
+    log::warn("cluster: ", p.address, " answered as ", reply.from().name(), ", not ", p.name);
+    p.address.clear();
+    link->close();
+    learn(reply.from());
+    return;
+  }
+  p.handshaken = true;
+  p.backoff = std::chrono::milliseconds(100);
+  p.heard(now());
+  p.left = false;
+  for (const auto& m : reply.members()) learn(m);
+  p.connected(link, reply.applied_seq());
+  send_state(p, reply.retained_digest() != host_.retained_digest());
+  mark_up(p);
+}
+
+void node::on_outbound_closed(peer* p, const std::shared_ptr<outbound_link>& link, const std::string& probe_address) {
+  if (!p) {
+    // A probe ended: it answered (and we learned who is there) or failed.
+    std::lock_guard lock(joined_mutex_);
+    if (seeds_pending_.erase(probe_address)) joined_cv_.notify_all();
+    return;
+  }
+  if (p->link != link) return;
+  p->link.reset();
+  if (p->handshaken) log::info("cluster: stream to ", p->name, " closed");
+  p->handshaken = false;
+  {
+    std::lock_guard lock(routes_mutex_);
+    p->routes_live = false;
+  }
+  p->disconnected();
+  p->next_dial = now() + p->backoff;
+  p->backoff = std::min(p->backoff * 2, max_backoff);
+}
+
+void node::send_state(peer& p, bool retained) {
+  send_route_snapshot(p);
+  if (retained) send_retained_snapshot(p);
+  send_sessions(p);
+  heartbeat(p);
+}
+
+void node::send_route_snapshot(peer& p) {
+  std::lock_guard lock(routes_mutex_);
+  std::vector<wire::Frame> frames;
+  wire::RouteSnapshot* chunk = nullptr;
+  auto next_chunk = [&] {
+    frames.emplace_back();
+    chunk = frames.back().mutable_route_snapshot();
+    chunk->set_seq(route_seq_);
+    chunk->set_first(frames.size() == 1);
+  };
+  next_chunk();
+  for (const auto& [filter, holders] : routes_.entries()) {
+    if (static_cast<std::size_t>(chunk->routes_size()) >= routes_per_frame) next_chunk();
+    auto* r = chunk->add_routes();
+    r->set_filter(filter);
+    r->set_holders(holders);
+  }
+  chunk->set_last(true);
+  p.send(std::move(frames));
+  p.routes_live = true;  // deltas from here on follow the snapshot
+}
+
+void node::send_retained_snapshot(peer& p) {
+  p.last_retained_push = now();
+  std::vector<wire::Frame> frames;
+  const auto t = now();
+  host_.retained_snapshot([&](const core::message_ptr& m) {
+    frames.emplace_back();
+    encode_message(*m, t, *frames.back().mutable_retained()->mutable_message());
+  });
+  p.send(std::move(frames));
+}
+
+void node::send_sessions(peer& p) {
+  std::vector<wire::Frame> frames;
+  host_.local_sessions([&](const std::string& id, core::stamp s) {
+    if (frames.empty() || static_cast<std::size_t>(frames.back().sessions().entries_size()) >= sessions_per_frame)
+      frames.emplace_back();
+    auto* e = frames.back().mutable_sessions()->add_entries();
+    e->set_client_id(id);
+    e->set_stamp_time(s.time);
+    e->set_stamp_node(s.node);
+  });
+  p.send(std::move(frames));
+}
+
+ports::cluster_status node::status() {
+  ports::cluster_status s;
+  for_each_peer([&](peer& p) {
+    ++s.peers_known;
+    s.forwarded += p.stats.forwarded.load(std::memory_order_relaxed);
+    s.dropped += p.stats.dropped_qos0.load(std::memory_order_relaxed) + p.stats.dropped_full.load(std::memory_order_relaxed);
+    s.unconfirmed += p.stats.unconfirmed_acks.load(std::memory_order_relaxed);
+    s.outbox += p.outbox_size();
+  });
+  s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
+  std::lock_guard lock(routes_mutex_);
+  s.local_routes = routes_.size();
+  return s;
+}
+
+// --- ports::cluster ---
+
+void node::route_changed(std::string_view filter, std::uint32_t holders) {
+  std::lock_guard lock(routes_mutex_);
+  if (!routes_.set(filter, holders)) return;
+  ++route_seq_;
+  wire::Frame f;
+  auto* d = f.mutable_route_delta();
+  d->set_seq(route_seq_);
+  d->mutable_route()->set_filter(std::string(filter));
+  d->mutable_route()->set_holders(holders);
+  for_each_peer([&](peer& p) {
+    if (p.routes_live) p.send(f);
+  });
+}
+
+void node::forward(ports::peer_id peer_id, const core::message_ptr& msg, std::vector<ports::shared_pick> picks,
+                   const core::remote_ack_ptr& ack) {
+  if (peer_id >= peer_count_.load(std::memory_order_acquire)) return;
+  peers_[peer_id].load(std::memory_order_acquire)->forward(msg, std::move(picks), ack);
+}
+
+void node::retained_changed(const core::message_ptr& msg) {
+  wire::Frame f;
+  encode_message(*msg, now(), *f.mutable_retained()->mutable_message());
+  for_each_peer([&](peer& p) { p.send(f); });
+}
+
+}  // namespace flock::cluster

@@ -1,0 +1,166 @@
+#pragma once
+// This node's membership in the cluster (docs/clustering.md): finds peers
+// (seeds, DNS, what peers tell), keeps one stream to each, heartbeats and
+// declares silent peers down, replicates routes both ways, forwards
+// publishes, replicates retained messages, and carries session claims and
+// moves. Implements ports::cluster for the core and calls back through
+// ports::cluster_host.
+//
+// Threads: one thread of its own (an io_context: timers, membership, route
+// replicas, claims); the transport's threads deliver stream events; workers
+// call the ports::cluster methods, which only lock an outbox or post here.
+// Lifetime: start() after the core is wired, stop() before the workers stop.
+#include "broker/server/asio.hpp"
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/ports/cluster.hpp"
+#include "cluster/options.hpp"
+#include "cluster/peer.hpp"
+#include "cluster/route_table.hpp"
+#include "cluster/transport.hpp"
+
+namespace flock::cluster {
+namespace asio = boost::asio;
+
+class node final : public ports::cluster {
+ public:
+  static constexpr std::size_t max_peers = 256;
+
+  node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t);
+  ~node() override;
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  // Listens (throws std::runtime_error if it cannot), starts the thread,
+  // dials the seeds and waits (join_timeout at most) until they answered.
+  void start() override;
+  // Tells peers we leave, closes every stream, joins the thread. Idempotent.
+  void stop() override;
+
+  ports::cluster_status status() override;
+  int bound_port() const { return transport_->bound_port(); }
+  const std::string& name() const { return opts_.node_name; }
+
+  // --- ports::cluster (workers) ---
+  void route_changed(std::string_view filter, std::uint32_t holders) override;
+  void forward(ports::peer_id peer, const core::message_ptr& msg, std::vector<ports::shared_pick> picks,
+               const core::remote_ack_ptr& ack) override;
+  void retained_changed(const core::message_ptr& msg) override;
+  bool has_peers() const override { return peers_up_.load(std::memory_order_acquire) > 0; }
+  void claim(const std::string& client_id, core::stamp s, bool want_session,
+             std::function<void(ports::claim_result)> done) override;
+  void announce(const std::string& client_id, core::stamp s) override;
+  void session_installed(ports::peer_id from, const std::string& client_id, core::stamp s) override;
+  void session_declined(ports::peer_id from, const std::string& client_id) override;
+  void deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) override;
+
+ private:
+  friend class inbound_handler;
+  friend class outbound_handler;
+
+  // --- membership (node.cpp) ---
+  peer* find_peer(const std::string& name);
+  peer& peer_named(const std::string& name);  // creates the slot; any thread
+  template <class F>
+  void for_each_peer(F&& fn) {
+    const auto n = peer_count_.load(std::memory_order_acquire);
+    for (std::uint32_t i = 0; i < n; ++i) fn(*peers_[i].load(std::memory_order_acquire));
+  }
+  void wait_joined(std::chrono::milliseconds timeout);
+  void tick();
+  void arm_tick();
+  void dial(peer& p);
+  void probe(const std::string& address);
+  void resolve_dns();
+  void learn(const wire::Member& m);
+  void fill_self(wire::Member& m) const;
+  void fill_members(google::protobuf::RepeatedPtrField<wire::Member>& out);
+  void mark_up(peer& p);
+  void mark_down(peer& p, const char* why);
+  void on_connected(peer& p, const std::shared_ptr<outbound_link>& link, const wire::HelloReply& reply);
+  void on_outbound_closed(peer* p, const std::shared_ptr<outbound_link>& link, const std::string& probe_address);
+  void send_state(peer& p, bool retained);
+  void send_route_snapshot(peer& p);
+  void send_retained_snapshot(peer& p);
+  void send_sessions(peer& p);
+  void heartbeat(peer& p);
+
+  // --- frames from peers (node_inbound.cpp) ---
+  std::shared_ptr<inbound_events> accept(std::shared_ptr<inbound_link> link);
+  void on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Frame> frames,
+                  const std::shared_ptr<inbound_link>& link);
+  void on_route_snapshot(peer& p, const wire::RouteSnapshot& s, const std::shared_ptr<inbound_link>& link);
+  void on_route_delta(peer& p, const wire::RouteDelta& d, const std::shared_ptr<inbound_link>& link);
+  void on_heartbeat(peer& p, const wire::Heartbeat& h, const std::shared_ptr<inbound_link>& link);
+  void ask_resync(peer& p, const std::shared_ptr<inbound_link>& link);
+
+  // --- sessions (node_sessions.cpp) ---
+  struct pending_claim {
+    std::string client_id;
+    core::stamp stamp;
+    bool want = false;
+    std::function<void(ports::claim_result)> done;  // null: an announce
+    std::set<ports::peer_id> waiting;
+    std::vector<std::pair<ports::peer_id, ports::moved_session>> sessions;
+    bool refused = false;
+    ports::time_point deadline;
+  };
+  void start_claim(pending_claim c);
+  void on_claim(peer& p, const wire::Claim& c);
+  void on_claim_answer(peer& p, wire::ClaimAnswer& a);
+  void finish_claim(std::uint64_t id);
+  void forget_peer_in_claims(ports::peer_id p);
+  void expire_claims(ports::time_point now);
+
+  options opts_;
+  ports::cluster_host& host_;
+  std::unique_ptr<transport> transport_;
+  const std::uint64_t incarnation_;
+  std::string advertise_;
+
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer tick_timer_;
+  std::thread thread_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex peers_mutex_;  // creating slots, the name map
+  std::array<std::atomic<peer*>, max_peers> peers_{};
+  std::vector<std::unique_ptr<peer>> owned_;
+  std::atomic<std::uint32_t> peer_count_{0};
+  std::unordered_map<std::string, peer*> by_name_;
+  std::atomic<int> peers_up_{0};
+
+  // Our routes and the order they changed in (workers, under the core's
+  // index lock); peer.routes_live says who hears the deltas.
+  std::mutex routes_mutex_;
+  route_set routes_;
+  std::uint64_t route_seq_ = 0;
+
+  // Node thread.
+  std::map<std::string, ports::time_point> probes_;  // seed/DNS address -> next probe
+  std::set<std::string> self_addresses_;
+  ports::time_point next_dns_{};
+  std::uint64_t next_claim_id_ = 1;
+  std::unordered_map<std::uint64_t, pending_claim> claims_;
+  std::map<std::string, std::pair<ports::peer_id, ports::time_point>> moves_;  // handed over, awaiting MoveFinished
+
+  std::mutex joined_mutex_;
+  std::condition_variable joined_cv_;
+  std::set<std::string> seeds_pending_;
+};
+
+}  // namespace flock::cluster

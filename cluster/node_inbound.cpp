@@ -1,0 +1,234 @@
+// Frames from peers: the stream handlers (transport threads) and what the
+// node's thread does with control frames.
+#include "broker/server/log.hpp"
+#include "cluster/handlers.hpp"
+#include "cluster/node.hpp"
+#include "cluster/wire_codec.hpp"
+
+namespace flock::cluster {
+
+namespace log = server::log;
+
+namespace {
+ports::time_point now() { return std::chrono::steady_clock::now(); }
+constexpr std::chrono::seconds resync_pause{1};
+constexpr int retained_mismatch_heartbeats = 3;
+constexpr std::chrono::seconds retained_push_pause{5};
+}  // namespace
+
+// --- our streams ---
+
+void outbound_handler::on_response(wire::Batch&& batch) {
+  auto self = shared_from_this();
+  for (auto& f : *batch.mutable_frames()) {
+    if (f.has_ack()) {
+      if (peer_) peer_->on_ack(f.ack().seq());
+    } else if (f.has_hello_reply()) {
+      asio::post(node_.io_, [this, self, reply = std::move(*f.mutable_hello_reply())] {
+        if (peer_) return node_.on_connected(*peer_, link, reply);
+        // A probe: now we know who is at that address.
+        if (reply.from().name() == node_.opts_.node_name) {
+          node_.self_addresses_.insert(probe_address_);
+        } else {
+          node_.learn(reply.from());
+          for (const auto& m : reply.members()) node_.learn(m);
+        }
+        if (link) link->close();
+      });
+    } else if (f.has_resync_routes() && peer_) {
+      asio::post(node_.io_, [this, self] {
+        if (peer_->handshaken && peer_->link == link) node_.send_route_snapshot(*peer_);
+      });
+    }
+  }
+  if (peer_) peer_->heard(now());
+}
+
+void outbound_handler::on_written() {
+  if (peer_) peer_->on_written();
+}
+
+void outbound_handler::on_closed() {
+  auto self = shared_from_this();
+  asio::post(node_.io_, [this, self] { node_.on_outbound_closed(peer_, link, probe_address_); });
+}
+
+// --- streams to us ---
+
+std::shared_ptr<inbound_events> node::accept(std::shared_ptr<inbound_link> link) {
+  return std::make_shared<inbound_handler>(*this, std::move(link));
+}
+
+void inbound_handler::on_batch(wire::Batch&& batch) {
+  auto& frames = *batch.mutable_frames();
+  if (!origin_) {
+    // The first frame says who is calling; anything else is not a peer.
+    if (frames.empty() || !frames[0].has_hello() || frames[0].hello().from().name().empty()) {
+      link_->close();
+      return;
+    }
+    const auto& from = frames[0].hello().from();
+    if (from.name() == node_.opts_.node_name) {
+      // Ourselves, through a seed or DNS address.
+      wire::Batch reply;
+      node_.fill_self(*reply.add_frames()->mutable_hello_reply()->mutable_from());
+      link_->respond(std::move(reply));
+      link_->close();
+      return;
+    }
+    origin_ = &node_.peer_named(from.name());
+    incarnation_ = from.incarnation();
+  }
+  const auto t = now();
+  origin_->heard(t);
+  std::vector<ports::forwarded_publish> forwards;
+  std::vector<wire::Frame> control;
+  std::uint64_t last = 0;
+  for (auto& f : frames) {
+    if (!f.has_forward()) {
+      control.push_back(std::move(f));
+      continue;
+    }
+    const auto& fw = f.forward();
+    last = std::max(last, fw.seq());
+    if (!origin_->accept_forward(incarnation_, fw.seq())) continue;  // resent, applied already
+    auto msg = decode_message(fw.message(), t);
+    if (!msg) {
+      log::warn("cluster: dropped a malformed publish from ", origin_->name);
+      continue;
+    }
+    ports::forwarded_publish p{std::move(msg), {}};
+    for (const auto& pick : fw.picks()) p.picks.push_back({pick.group(), pick.filter()});
+    forwards.push_back(std::move(p));
+  }
+  if (!forwards.empty()) {
+    node_.host_.deliver_forwarded(origin_->id, std::move(forwards), [link = link_, last] {
+      wire::Batch ack;
+      ack.add_frames()->mutable_ack()->set_seq(last);
+      link->respond(std::move(ack));
+    });
+  } else if (last != 0) {
+    wire::Batch ack;
+    ack.add_frames()->mutable_ack()->set_seq(last);
+    link_->respond(std::move(ack));
+  }
+  if (!control.empty()) {
+    asio::post(node_.io_, [self = shared_from_this(), control = std::move(control)]() mutable {
+      self->node_.on_control(*self->origin_, self->incarnation_, std::move(control), self->link_);
+    });
+  }
+}
+
+void inbound_handler::on_closed() {
+  asio::post(node_.io_, [self = shared_from_this()] {
+    if (self->origin_ && self->origin_->inbound == self->link_) self->origin_->inbound.reset();
+  });
+}
+
+// --- control frames, on the node's thread ---
+
+void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Frame> frames,
+                      const std::shared_ptr<inbound_link>& link) {
+  if (stopping_) return;
+  for (auto& f : frames) {
+    switch (f.kind_case()) {
+      case wire::Frame::kHello: {
+        const auto& h = f.hello();
+        if (p.incarnation != 0 && p.incarnation != incarnation) {
+          // Restarted: what it announced before is gone with it.
+          log::info("cluster: peer ", p.name, " restarted");
+          host_.clear_peer_routes(p.id);
+          p.routes.clear([](std::string_view, std::uint32_t) {});
+          forget_peer_in_claims(p.id);
+          if (p.link) p.link->close();  // our stream went to the old process
+        }
+        p.incarnation = incarnation;
+        p.left = false;
+        learn(h.from());
+        for (const auto& m : h.members()) learn(m);
+        if (p.inbound && p.inbound != link) p.inbound->close();
+        p.inbound = link;
+        wire::Batch reply;
+        auto* r = reply.add_frames()->mutable_hello_reply();
+        fill_self(*r->mutable_from());
+        r->set_applied_seq(p.applied_seq(incarnation));
+        r->set_retained_digest(host_.retained_digest());
+        fill_members(*r->mutable_members());
+        link->respond(std::move(reply));
+        if (!p.link) p.next_dial = {};  // dial back now
+        break;
+      }
+      case wire::Frame::kHeartbeat: on_heartbeat(p, f.heartbeat(), link); break;
+      case wire::Frame::kRouteSnapshot: on_route_snapshot(p, f.route_snapshot(), link); break;
+      case wire::Frame::kRouteDelta: on_route_delta(p, f.route_delta(), link); break;
+      case wire::Frame::kRetained: {
+        auto msg = decode_message(f.retained().message(), now());
+        if (msg) host_.merge_retained(std::move(msg));
+        break;
+      }
+      case wire::Frame::kClaim: on_claim(p, f.claim()); break;
+      case wire::Frame::kClaimAnswer: on_claim_answer(p, *f.mutable_claim_answer()); break;
+      case wire::Frame::kMoveFinished: {
+        const auto& m = f.move_finished();
+        if (moves_.erase(m.client_id())) host_.on_move_finished(p.id, m.client_id(), m.installed());
+        break;
+      }
+      case wire::Frame::kSessionDelivery: {
+        auto d = decode_delivery(f.session_delivery().delivery(), now());
+        if (d && d->msg) host_.deliver_to_session(f.session_delivery().client_id(), std::move(*d));
+        break;
+      }
+      case wire::Frame::kSessions:
+        for (const auto& e : f.sessions().entries())
+          host_.end_if_older(e.client_id(), core::stamp{e.stamp_time(), e.stamp_node()});
+        break;
+      case wire::Frame::kLeave:
+        p.left = true;
+        mark_down(p, "left the cluster");
+        break;
+      default: break;  // a newer peer's frame we do not know: ignored
+    }
+  }
+}
+
+void node::on_route_snapshot(peer& p, const wire::RouteSnapshot& s, const std::shared_ptr<inbound_link>& link) {
+  std::vector<std::pair<std::string, std::uint32_t>> routes;
+  routes.reserve(s.routes_size());
+  for (const auto& r : s.routes()) routes.emplace_back(r.filter(), r.holders());
+  auto r = p.routes.snapshot(s.seq(), s.first(), s.last(), routes,
+                             [&](std::string_view filter, std::uint32_t holders) { host_.set_peer_route(p.id, filter, holders); });
+  if (r == route_replica::result::resync) ask_resync(p, link);
+}
+
+void node::on_route_delta(peer& p, const wire::RouteDelta& d, const std::shared_ptr<inbound_link>& link) {
+  auto r = p.routes.delta(d.seq(), d.route().filter(), d.route().holders(),
+                          [&](std::string_view filter, std::uint32_t holders) { host_.set_peer_route(p.id, filter, holders); });
+  if (r == route_replica::result::resync) ask_resync(p, link);
+}
+
+void node::on_heartbeat(peer& p, const wire::Heartbeat& h, const std::shared_ptr<inbound_link>& link) {
+  for (const auto& m : h.members()) learn(m);
+  if (p.routes.check(h.route_seq(), h.route_digest()) == route_replica::result::resync) ask_resync(p, link);
+  // Retained messages: heartbeats in a row that disagree (not a write still
+  // on its way) make us send what we hold; the peer keeps what is newer.
+  if (h.retained_digest() == host_.retained_digest()) {
+    p.retained_mismatches = 0;
+  } else if (++p.retained_mismatches >= retained_mismatch_heartbeats && p.handshaken &&
+             now() - p.last_retained_push >= retained_push_pause) {
+    p.retained_mismatches = 0;
+    log::info("cluster: retained messages differ from ", p.name, "'s; sending ours");
+    send_retained_snapshot(p);
+  }
+}
+
+void node::ask_resync(peer& p, const std::shared_ptr<inbound_link>& link) {
+  const auto t = now();
+  if (t - p.last_resync < resync_pause) return;
+  p.last_resync = t;
+  log::info("cluster: routes from ", p.name, " out of step; asking for a snapshot");
+  wire::Batch b;
+  b.add_frames()->mutable_resync_routes();
+  link->respond(std::move(b));
+}
+
+}  // namespace flock::cluster

@@ -1,0 +1,194 @@
+// Session claims and moves between nodes (docs/clustering.md, "Sessions").
+#include "broker/server/log.hpp"
+#include "cluster/node.hpp"
+#include "cluster/wire_codec.hpp"
+
+namespace flock::cluster {
+
+namespace log = server::log;
+
+namespace {
+ports::time_point now() { return std::chrono::steady_clock::now(); }
+
+wire::Frame claim_frame(std::uint64_t id, const std::string& client_id, core::stamp s, bool want) {
+  wire::Frame f;
+  auto* c = f.mutable_claim();
+  c->set_id(id);
+  c->set_client_id(client_id);
+  c->set_stamp_time(s.time);
+  c->set_stamp_node(s.node);
+  c->set_want_session(want);
+  return f;
+}
+
+wire::Frame move_finished(const std::string& client_id, bool installed) {
+  wire::Frame f;
+  f.mutable_move_finished()->set_client_id(client_id);
+  f.mutable_move_finished()->set_installed(installed);
+  return f;
+}
+}  // namespace
+
+// --- ports::cluster (workers): post to the node's thread ---
+
+void node::claim(const std::string& client_id, core::stamp s, bool want_session,
+                 std::function<void(ports::claim_result)> done) {
+  pending_claim c;
+  c.client_id = client_id;
+  c.stamp = s;
+  c.want = want_session;
+  c.done = std::move(done);
+  asio::post(io_, [this, c = std::move(c)]() mutable { start_claim(std::move(c)); });
+}
+
+void node::announce(const std::string& client_id, core::stamp s) {
+  pending_claim c;
+  c.client_id = client_id;
+  c.stamp = s;
+  asio::post(io_, [this, c = std::move(c)]() mutable { start_claim(std::move(c)); });
+}
+
+void node::session_installed(ports::peer_id from, const std::string& client_id, core::stamp) {
+  if (from < peer_count_.load(std::memory_order_acquire))
+    peers_[from].load(std::memory_order_acquire)->send(move_finished(client_id, true));
+}
+
+void node::session_declined(ports::peer_id from, const std::string& client_id) {
+  if (from < peer_count_.load(std::memory_order_acquire))
+    peers_[from].load(std::memory_order_acquire)->send(move_finished(client_id, false));
+}
+
+void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) {
+  if (to >= peer_count_.load(std::memory_order_acquire) || !d.msg) return;
+  wire::Frame f;
+  auto* sd = f.mutable_session_delivery();
+  sd->set_client_id(client_id);
+  encode_delivery(d, now(), *sd->mutable_delivery());
+  peers_[to].load(std::memory_order_acquire)->send(std::move(f));
+}
+
+// --- the claimant (node thread) ---
+
+void node::start_claim(pending_claim c) {
+  const std::uint64_t id = next_claim_id_++;
+  for_each_peer([&](peer& p) {
+    if (p.up && p.ready()) c.waiting.insert(p.id);
+  });
+  if (c.waiting.empty()) {
+    if (c.done) c.done({});
+    return;
+  }
+  c.deadline = now() + opts_.claim_timeout;
+  for (auto pid : c.waiting) peers_[pid].load()->send(claim_frame(id, c.client_id, c.stamp, c.want));
+  claims_.emplace(id, std::move(c));
+}
+
+void node::on_claim_answer(peer& p, wire::ClaimAnswer& a) {
+  auto it = claims_.find(a.id());
+  if (it == claims_.end()) {
+    // Too late: the claim finished without this peer. A session it handed
+    // over stays there.
+    if (a.kind() == wire::ClaimAnswer::SESSION) p.send(move_finished(a.client_id(), false));
+    return;
+  }
+  auto& c = it->second;
+  if (!c.waiting.erase(p.id)) return;
+  switch (a.kind()) {
+    case wire::ClaimAnswer::REFUSED: {
+      core::stamp holder{a.holder_time(), a.holder_node()};
+      c.refused = true;
+      // An announce that lost: the session we hold here goes.
+      if (!c.done) host_.end_if_older(c.client_id, holder);
+      break;
+    }
+    case wire::ClaimAnswer::SESSION: {
+      auto s = decode_session(a.session(), now());
+      if (s) {
+        c.sessions.emplace_back(p.id, std::move(*s));
+      } else {
+        log::warn("cluster: ", p.name, " sent a malformed session for ", c.client_id);
+        p.send(move_finished(c.client_id, false));
+      }
+      break;
+    }
+    default: break;
+  }
+  if (c.waiting.empty()) finish_claim(a.id());
+}
+
+void node::finish_claim(std::uint64_t id) {
+  auto it = claims_.find(id);
+  if (it == claims_.end()) return;
+  pending_claim c = std::move(it->second);
+  claims_.erase(it);
+  ports::claim_result r;
+  r.refused = c.refused;
+  // Several answers with a session: copies left by a netsplit. The one with
+  // the newest claim moves here; the others are dropped where they are.
+  std::size_t best = c.sessions.size();
+  for (std::size_t i = 0; i < c.sessions.size(); ++i)
+    if (best == c.sessions.size() || c.sessions[best].second.claimed < c.sessions[i].second.claimed) best = i;
+  for (std::size_t i = 0; i < c.sessions.size(); ++i) {
+    auto pid = c.sessions[i].first;
+    if (i == best && !r.refused) continue;
+    peers_[pid].load()->send(move_finished(c.client_id, !r.refused));
+  }
+  if (best < c.sessions.size() && !r.refused) {
+    r.found = true;
+    r.from = c.sessions[best].first;
+    r.session = std::move(c.sessions[best].second);
+  }
+  if (c.done) c.done(std::move(r));
+}
+
+void node::forget_peer_in_claims(ports::peer_id pid) {
+  std::vector<std::uint64_t> done;
+  for (auto& [id, c] : claims_)
+    if (c.waiting.erase(pid) && c.waiting.empty()) done.push_back(id);
+  for (auto id : done) finish_claim(id);
+}
+
+void node::expire_claims(ports::time_point t) {
+  std::vector<std::uint64_t> done;
+  for (auto& [id, c] : claims_)
+    if (t >= c.deadline) done.push_back(id);
+  for (auto id : done) {
+    log::warn("cluster: claim for ", claims_[id].client_id, " timed out waiting for ", claims_[id].waiting.size(),
+              " peers");
+    finish_claim(id);
+  }
+}
+
+// --- a peer claims a client id (node thread) ---
+
+void node::on_claim(peer& p, const wire::Claim& c) {
+  const std::uint64_t id = c.id();
+  const std::string client_id = c.client_id();
+  const ports::peer_id from = p.id;
+  host_.on_claim(from, client_id, core::stamp{c.stamp_time(), c.stamp_node()}, c.want_session(),
+                 [this, id, client_id, from](ports::claim_answer a) {
+                   // On a worker: encode there, then send.
+                   wire::Frame f;
+                   auto* w = f.mutable_claim_answer();
+                   w->set_id(id);
+                   w->set_client_id(client_id);
+                   switch (a.what) {
+                     case ports::claim_answer::kind::none: w->set_kind(wire::ClaimAnswer::NONE); break;
+                     case ports::claim_answer::kind::refused:
+                       w->set_kind(wire::ClaimAnswer::REFUSED);
+                       w->set_holder_time(a.holder.time);
+                       w->set_holder_node(a.holder.node);
+                       break;
+                     case ports::claim_answer::kind::session:
+                       w->set_kind(wire::ClaimAnswer::SESSION);
+                       encode_session(a.session, now(), *w->mutable_session());
+                       asio::post(io_, [this, client_id, from] {
+                         moves_[client_id] = {from, now() + opts_.move_timeout};
+                       });
+                       break;
+                   }
+                   peers_[from].load()->send(std::move(f));
+                 });
+}
+
+}  // namespace flock::cluster

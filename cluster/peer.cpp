@@ -1,0 +1,212 @@
+#include "cluster/peer.hpp"
+
+#include "cluster/wire_codec.hpp"
+
+namespace flock::cluster {
+
+namespace {
+ports::time_point steady_now() { return std::chrono::steady_clock::now(); }
+}  // namespace
+
+peer::peer(ports::peer_id peer_id, std::string peer_name, const options& opts)
+    : id(peer_id), name(std::move(peer_name)), opts_(opts) {}
+
+bool peer::ready() const {
+  std::lock_guard lock(mutex_);
+  return writer_ != nullptr;
+}
+
+std::size_t peer::outbox_size() const {
+  std::lock_guard lock(mutex_);
+  return resend_.size() + data_.size() + unacked_.size();
+}
+
+void peer::send(wire::Frame frame) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_) return;
+    control_.push_back(std::move(frame));
+  }
+  pump();
+}
+
+void peer::send(std::vector<wire::Frame> frames) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_) return;
+    for (auto& f : frames) control_.push_back(std::move(f));
+  }
+  pump();
+}
+
+bool peer::full(std::size_t more_bytes) const {
+  return resend_.size() + data_.size() + unacked_.size() >= opts_.max_outbox_messages ||
+         bytes_ + more_bytes > opts_.max_outbox_bytes;
+}
+
+void peer::confirm(outgoing& o, bool unconfirmed) {
+  if (!o.ack) return;
+  if (unconfirmed) stats.unconfirmed_acks.fetch_add(1, std::memory_order_relaxed);
+  o.ack->confirm();
+  o.ack.reset();
+}
+
+void peer::forward(const core::message_ptr& msg, std::vector<ports::shared_pick> picks, const core::remote_ack_ptr& ack) {
+  const std::size_t bytes = msg->topic.size() + msg->payload.size() + 64;
+  {
+    std::lock_guard lock(mutex_);
+    if (msg->qos == 0 && (!writer_ || full(bytes))) {
+      stats.dropped_qos0.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (full(bytes)) {
+      stats.dropped_full.fetch_add(1, std::memory_order_relaxed);
+      return;  // ack never expected: the publisher does not wait for a copy that was not kept
+    }
+    outgoing o{next_seq_++, msg, std::move(picks), nullptr, {}, bytes};
+    // Held for this peer only while a stream can carry the copy: a peer that
+    // is not connected now does not delay anybody (it gets the copy later).
+    if (ack && writer_) {
+      ack->expect();
+      o.ack = ack;
+    }
+    bytes_ += bytes;
+    data_.push_back(std::move(o));
+    stats.forwarded.fetch_add(1, std::memory_order_relaxed);
+  }
+  pump();
+}
+
+void peer::pump() {
+  wire::Batch batch;
+  std::vector<const outgoing*> encode;
+  std::shared_ptr<outbound_link> link;
+  std::deque<outgoing> qos0;  // sent and forgotten (a deque: references stay valid)
+  {
+    std::lock_guard lock(mutex_);
+    if (writing_ || !writer_) return;
+    if (control_.empty() && resend_.empty() && data_.empty()) return;
+    writing_ = true;
+    link = writer_;
+    std::size_t budget = opts_.batch_bytes;
+    while (!control_.empty() && budget > 0) {
+      std::size_t size = control_.front().ByteSizeLong();
+      *batch.add_frames() = std::move(control_.front());
+      control_.pop_front();
+      budget = size >= budget ? 0 : budget - size;
+    }
+    const auto now = steady_now();
+    auto take = [&](std::deque<outgoing>& from) {
+      while (!from.empty() && budget > 0) {
+        outgoing o = std::move(from.front());
+        from.pop_front();
+        budget = o.bytes >= budget ? 0 : budget - o.bytes;
+        o.sent_at = now;
+        if (o.msg->qos > 0) {
+          unacked_.push_back(std::move(o));
+          encode.push_back(&unacked_.back());
+        } else {
+          bytes_ -= o.bytes;
+          qos0.push_back(std::move(o));
+          encode.push_back(&qos0.back());
+        }
+      }
+    };
+    take(resend_);
+    take(data_);
+    // In send order (one publisher's messages stay in order whatever their
+    // QoS). Encoded under the lock: an ack may pop the entries otherwise.
+    for (const auto* o : encode) {
+      auto* f = batch.add_frames()->mutable_forward();
+      f->set_seq(o->seq);
+      encode_message(*o->msg, now, *f->mutable_message());
+      for (const auto& p : o->picks) {
+        auto* w = f->add_picks();
+        w->set_group(p.group);
+        w->set_filter(p.filter);
+      }
+    }
+  }
+  link->write(std::move(batch));
+}
+
+void peer::on_written() {
+  {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+  }
+  pump();
+}
+
+void peer::on_ack(std::uint64_t seq) {
+  std::lock_guard lock(mutex_);
+  while (!unacked_.empty() && unacked_.front().seq <= seq) {
+    confirm(unacked_.front(), false);
+    bytes_ -= unacked_.front().bytes;
+    unacked_.pop_front();
+  }
+}
+
+void peer::connected(std::shared_ptr<outbound_link> l, std::uint64_t applied) {
+  {
+    std::lock_guard lock(mutex_);
+    writer_ = std::move(l);
+    writing_ = false;
+    // What the peer applied already is done; the rest goes again, first.
+    while (!resend_.empty() && resend_.front().seq <= applied) {
+      confirm(resend_.front(), false);
+      bytes_ -= resend_.front().bytes;
+      resend_.pop_front();
+    }
+  }
+  pump();
+}
+
+void peer::disconnected() {
+  std::lock_guard lock(mutex_);
+  writer_.reset();
+  writing_ = false;
+  control_.clear();
+  // Unacknowledged copies go again on the next stream, in order, before
+  // anything newer; nobody waits for them meanwhile.
+  for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) resend_.push_front(std::move(*it));
+  unacked_.clear();
+  for (auto& o : resend_) confirm(o, true);
+  for (auto it = data_.begin(); it != data_.end();) {
+    confirm(*it, true);
+    if (it->msg->qos == 0) {
+      stats.dropped_qos0.fetch_add(1, std::memory_order_relaxed);
+      bytes_ -= it->bytes;
+      it = data_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void peer::expire_acks(ports::time_point now) {
+  std::lock_guard lock(mutex_);
+  for (auto& o : unacked_) {
+    if (!o.ack) continue;
+    if (now - o.sent_at < opts_.ack_timeout) break;  // in send order: the rest are younger
+    confirm(o, true);
+  }
+}
+
+bool peer::accept_forward(std::uint64_t inc, std::uint64_t seq) {
+  std::lock_guard lock(inbound_mutex_);
+  if (inc != applied_inc_) {
+    applied_inc_ = inc;
+    applied_seq_ = 0;
+  }
+  if (seq <= applied_seq_) return false;
+  applied_seq_ = seq;
+  return true;
+}
+
+std::uint64_t peer::applied_seq(std::uint64_t inc) {
+  std::lock_guard lock(inbound_mutex_);
+  return inc == applied_inc_ ? applied_seq_ : 0;
+}
+
+}  // namespace flock::cluster

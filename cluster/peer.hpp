@@ -1,0 +1,124 @@
+#pragma once
+// One peer node as this node sees it: its identity and liveness, our stream
+// to it (the outbox: a control lane that is never dropped while the stream
+// is up, a bounded data lane of forwarded publishes, and the QoS 1/2 copies
+// sent but not yet acknowledged, resent after a broken stream), and what it
+// told us (its routes, the last forwarded publish applied from it).
+//
+// Threads: the outbox is locked (workers enqueue, the transport's threads
+// write and acknowledge); the rest belongs to the node's thread unless
+// marked. Lives as long as the node: a slot per node name, reused when that
+// node restarts.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "broker/ports/cluster.hpp"
+#include "cluster/options.hpp"
+#include "cluster/route_replica.hpp"
+#include "cluster/transport.hpp"
+
+namespace flock::cluster {
+
+struct outbox_stats {
+  std::atomic<std::uint64_t> forwarded{0};
+  std::atomic<std::uint64_t> dropped_qos0{0};       // no link, or the outbox was full
+  std::atomic<std::uint64_t> dropped_full{0};       // QoS 1/2 refused by a full outbox
+  std::atomic<std::uint64_t> unconfirmed_acks{0};   // publisher acks released without the peer's
+};
+
+class peer {
+ public:
+  peer(ports::peer_id id, std::string name, const options& opts);
+
+  const ports::peer_id id;
+  const std::string name;
+
+  // --- outbox (any thread) ---
+  // A control frame; dropped when the stream is down (what it carried is
+  // sent again on the next connect: snapshots, or a claim times out).
+  void send(wire::Frame frame);
+  void send(std::vector<wire::Frame> frames);
+  // A forwarded publish. Never blocks: QoS 0 is dropped when there is no
+  // stream or no room; QoS 1/2 waits in the outbox (bounded) and `ack` is
+  // confirmed when the peer has it durable or it cannot be confirmed.
+  void forward(const core::message_ptr& msg, std::vector<ports::shared_pick> picks, const core::remote_ack_ptr& ack);
+  void on_ack(std::uint64_t seq);
+  void on_written();
+  // The stream is up (the peer answered our hello): resend what it did not
+  // apply, then everything queued. Node thread.
+  void connected(std::shared_ptr<outbound_link> link, std::uint64_t applied_seq);
+  // The stream is gone: publishers stop waiting for this peer; unacknowledged
+  // copies stay for the next stream. Node thread.
+  void disconnected();
+  // Publisher acks held longer than ack_timeout are released. Node thread.
+  void expire_acks(ports::time_point now);
+  bool ready() const;
+  std::size_t outbox_size() const;
+  outbox_stats stats;
+
+  // --- node thread ---
+  std::string address;             // where it accepts streams (its advertised address)
+  std::uint64_t incarnation = 0;   // as of its last hello
+  bool up = false;                 // reachable both ways and heard from lately
+  bool left = false;               // said Leave; down until it says hello again
+  std::shared_ptr<outbound_link> link;  // also while connecting
+  bool handshaken = false;
+  ports::time_point dial_started{};
+  ports::time_point next_dial{};
+  ports::time_point last_heartbeat{};
+  std::chrono::milliseconds backoff{100};
+  route_replica routes;            // what it announced
+  ports::time_point last_resync{};
+  int retained_mismatches = 0;     // heartbeats in a row whose retained digest differed
+  ports::time_point last_retained_push{};
+  std::shared_ptr<inbound_link> inbound;  // its stream to us, to close when it is declared down
+
+  // Any thread: the last time we heard from it (either stream).
+  void heard(ports::time_point now) { last_heard_.store(now.time_since_epoch().count(), std::memory_order_relaxed); }
+  ports::time_point last_heard() const { return ports::time_point(ports::duration(last_heard_.load(std::memory_order_relaxed))); }
+
+  // Receiving side (transport threads; locked): the last forwarded publish
+  // applied from the peer's incarnation `inc`. Returns false for a duplicate.
+  bool accept_forward(std::uint64_t inc, std::uint64_t seq);
+  std::uint64_t applied_seq(std::uint64_t inc);
+
+  // Under the node's routes lock: our deltas go to this peer.
+  bool routes_live = false;
+
+ private:
+  struct outgoing {
+    std::uint64_t seq = 0;
+    core::message_ptr msg;
+    std::vector<ports::shared_pick> picks;
+    core::remote_ack_ptr ack;  // reset once confirmed
+    ports::time_point sent_at{};
+    std::size_t bytes = 0;
+  };
+  void pump();
+  void confirm(outgoing& o, bool unconfirmed);
+  bool full(std::size_t more_bytes) const;
+
+  const options& opts_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<outbound_link> writer_;  // set while the stream is up
+  bool writing_ = false;
+  std::deque<wire::Frame> control_;
+  std::deque<outgoing> resend_;   // unacknowledged from an earlier stream, first
+  std::deque<outgoing> data_;     // not yet sent
+  std::deque<outgoing> unacked_;  // sent on this stream, QoS 1/2
+  std::uint64_t next_seq_ = 1;
+  std::size_t bytes_ = 0;
+
+  std::atomic<ports::duration::rep> last_heard_{0};
+  std::mutex inbound_mutex_;
+  std::uint64_t applied_inc_ = 0;
+  std::uint64_t applied_seq_ = 0;
+};
+
+}  // namespace flock::cluster

@@ -1,0 +1,28 @@
+#pragma once
+// Core types <-> cluster.proto messages. Times travel as what is left
+// (milliseconds to expiry), since two nodes' monotonic clocks have nothing in
+// common. Decoding checks what the core relies on (QoS 0..2, a valid topic,
+// known in-flight states): a frame that fails is dropped, never trusted.
+// Pure functions; any thread.
+#include <memory>
+#include <optional>
+
+#include "broker/ports/cluster.hpp"
+#include "proto/cluster.pb.h"
+
+namespace flock::cluster {
+
+void encode_message(const core::message& m, ports::time_point now, wire::Message& out);
+// A fresh message (id 0) or null when the record is not valid.
+std::shared_ptr<core::message> decode_message(const wire::Message& in, ports::time_point now);
+
+void encode_delivery(const core::delivery& d, ports::time_point now, wire::Delivery& out);
+void encode_delivery(const ports::moved_delivery& d, ports::time_point now, wire::Delivery& out);
+std::optional<ports::moved_delivery> decode_delivery(const wire::Delivery& in, ports::time_point now);
+
+void encode_session(const ports::moved_session& s, ports::time_point now, wire::SessionState& out);
+std::optional<ports::moved_session> decode_session(const wire::SessionState& in, ports::time_point now);
+
+inline core::stamp make_stamp(std::uint64_t time, std::uint64_t node) { return {time, node}; }
+
+}  // namespace flock::cluster
