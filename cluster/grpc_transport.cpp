@@ -252,6 +252,9 @@ class grpc_transport_impl final : public transport {
     builder.RegisterService(service_.get());
     builder.SetMaxReceiveMessageSize(-1);
     builder.SetMaxSendMessageSize(-1);
+    // gRPC binds with SO_REUSEPORT by default: a second node on the same
+    // port would start and share the traffic. A port in use must fail.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0) throw std::runtime_error("cannot listen for the cluster on " + address);
   }

@@ -83,7 +83,7 @@ void node::stop() {
   bool pending = true;
   while (pending && now() < deadline) {
     pending = false;
-    for_each_peer([&](peer& p) { pending = pending || (p.ready() && p.outbox_size() > 0); });
+    for_each_peer([&](peer& p) { pending = pending || !p.control_idle(); });
     if (pending) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   transport_->shutdown();
@@ -160,10 +160,12 @@ void node::tick() {
     p.expire_acks(t);
   });
   for (auto& [address, next] : probes_) {
-    if (self_addresses_.count(address) || t < next) continue;
+    if (self_addresses_.count(address) || probing_.count(address) || t < next) continue;
     next = t + std::max(opts_.dns_interval, std::chrono::milliseconds(1000));
     probe(address);
   }
+  for (auto& [address, probe] : probing_)
+    if (t - probe.second > opts_.failure_timeout) probe.first->close();
   if (!opts_.dns.empty() && t >= next_dns_) {
     next_dns_ = t + opts_.dns_interval;
     resolve_dns();
@@ -201,6 +203,7 @@ void node::probe(const std::string& address) {
   auto handler = std::make_shared<outbound_handler>(*this, nullptr, address);
   auto link = transport_->dial(address, handler);
   handler->link = link;
+  probing_[address] = {link, now()};
   wire::Batch hello;
   auto* h = hello.add_frames()->mutable_hello();
   h->set_protocol(1);
@@ -288,6 +291,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
 void node::on_outbound_closed(peer* p, const std::shared_ptr<outbound_link>& link, const std::string& probe_address) {
   if (!p) {
     // A probe ended: it answered (and we learned who is there) or failed.
+    if (auto it = probing_.find(probe_address); it != probing_.end() && it->second.first == link) probing_.erase(it);
     std::lock_guard lock(joined_mutex_);
     if (seeds_pending_.erase(probe_address)) joined_cv_.notify_all();
     return;

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,6 +50,11 @@ class node final : public ports::cluster {
   void stop() override;
 
   ports::cluster_status status() override;
+  // The slot of a peer by name (tests, $SYS); nullopt if never heard of.
+  std::optional<ports::peer_id> peer_id(const std::string& name) {
+    auto* p = find_peer(name);
+    return p ? std::optional<ports::peer_id>(p->id) : std::nullopt;
+  }
   int bound_port() const { return transport_->bound_port(); }
   const std::string& name() const { return opts_.node_name; }
 
@@ -152,6 +158,8 @@ class node final : public ports::cluster {
 
   // Node thread.
   std::map<std::string, ports::time_point> probes_;  // seed/DNS address -> next probe
+  // Probes under way: closed if the address does not answer in failure_timeout.
+  std::map<std::string, std::pair<std::shared_ptr<outbound_link>, ports::time_point>> probing_;
   std::set<std::string> self_addresses_;
   ports::time_point next_dns_{};
   std::uint64_t next_claim_id_ = 1;

@@ -69,7 +69,10 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
     }
     const auto& from = frames[0].hello().from();
     if (from.name() == node_.opts_.node_name) {
-      // Ourselves, through a seed or DNS address.
+      // Ourselves, through a seed or DNS address; or a misconfigured node.
+      if (from.incarnation() != node_.incarnation_)
+        log::error("cluster: another node (", from.address(), ") uses this node's name ", from.name(),
+                   "; node names must be unique");
       wire::Batch reply;
       node_.fill_self(*reply.add_frames()->mutable_hello_reply()->mutable_from());
       link_->respond(std::move(reply));

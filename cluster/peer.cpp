@@ -16,6 +16,11 @@ bool peer::ready() const {
   return writer_ != nullptr;
 }
 
+bool peer::control_idle() const {
+  std::lock_guard lock(mutex_);
+  return !writer_ || (control_.empty() && !writing_);
+}
+
 std::size_t peer::outbox_size() const {
   std::lock_guard lock(mutex_);
   return resend_.size() + data_.size() + unacked_.size();

@@ -60,6 +60,8 @@ class peer {
   void expire_acks(ports::time_point now);
   bool ready() const;
   std::size_t outbox_size() const;
+  // Nothing queued on the control lane and no write in flight (shutdown waits for it).
+  bool control_idle() const;
   outbox_stats stats;
 
   // --- node thread ---

@@ -1,0 +1,238 @@
+// The cluster logic in one process: three nodes on a memory network (which
+// can cut links), each with a fake core that records what it is asked.
+#include "cluster/node.hpp"
+
+#include <gtest/gtest.h>
+
+#include "cluster/memory_transport.hpp"
+#include "tests/unit/cluster/fake_host.hpp"
+
+using namespace flock;
+using namespace std::chrono_literals;
+
+namespace {
+
+core::message_ptr message(std::string topic, std::uint8_t qos, std::string payload = "p") {
+  auto m = std::make_shared<core::message>();
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = qos;
+  return m;
+}
+
+struct trio : ::testing::Test {
+  cluster::memory_network net;
+  std::vector<std::string> names{"a", "b", "c"};
+  std::vector<std::unique_ptr<flock::testing::fake_host>> hosts;
+  std::vector<std::unique_ptr<cluster::node>> nodes;
+  std::chrono::milliseconds failure_timeout = 300ms;
+
+  cluster::options options_for(std::size_t i) {
+    cluster::options o;
+    o.node_name = names[i];
+    o.listen = names[i];
+    for (std::size_t j = 0; j < names.size(); ++j)
+      if (j != i) o.seeds.push_back(names[j]);
+    o.heartbeat = 20ms;
+    o.failure_timeout = failure_timeout;
+    o.claim_timeout = 500ms;
+    o.join_timeout = 0ms;
+    return o;
+  }
+  void start(std::size_t n = 3) {
+    for (std::size_t i = 0; i < n; ++i) {
+      hosts.push_back(std::make_unique<flock::testing::fake_host>());
+      nodes.push_back(std::make_unique<cluster::node>(options_for(i), *hosts[i], net.make_transport(names[i])));
+    }
+    for (auto& n : nodes) n->start();
+    ASSERT_TRUE(all_up(n - 1));
+  }
+  void TearDown() override {
+    for (auto& n : nodes) n->stop();
+  }
+  bool all_up(std::size_t peers, std::chrono::milliseconds timeout = 5s) {
+    return hosts[0]->wait([&] {
+      for (auto& n : nodes)
+        if (n->status().peers_up != peers) return false;
+      return true;
+    }, timeout);
+  }
+  ports::peer_id id(std::size_t at, std::size_t of) { return *nodes[at]->peer_id(names[of]); }
+  bool has_route(std::size_t at, std::size_t of, const std::string& filter, std::uint32_t holders) {
+    auto pid = nodes[at]->peer_id(names[of]);
+    if (!pid) return false;
+    auto it = hosts[at]->routes.find({*pid, filter});
+    return holders == 0 ? it == hosts[at]->routes.end() : (it != hosts[at]->routes.end() && it->second == holders);
+  }
+};
+
+}  // namespace
+
+TEST_F(trio, every_node_finds_every_other_through_its_seeds) {
+  start();
+  for (auto& n : nodes) EXPECT_EQ(n->status().peers_known, 2u);
+  EXPECT_TRUE(nodes[0]->has_peers());
+}
+
+TEST_F(trio, routes_reach_every_peer_and_go_when_removed) {
+  start();
+  nodes[0]->route_changed("x/#", 1);
+  nodes[0]->route_changed("$share/g/y", 2);
+  EXPECT_TRUE(hosts[1]->wait([&] { return has_route(1, 0, "x/#", 1) && has_route(1, 0, "$share/g/y", 2); }));
+  EXPECT_TRUE(hosts[2]->wait([&] { return has_route(2, 0, "x/#", 1) && has_route(2, 0, "$share/g/y", 2); }));
+  nodes[0]->route_changed("x/#", 0);
+  EXPECT_TRUE(hosts[2]->wait([&] { return has_route(2, 0, "x/#", 0); }));
+  EXPECT_TRUE(has_route(2, 0, "$share/g/y", 2));
+}
+
+TEST_F(trio, routes_announced_before_the_peers_joined_arrive_in_the_snapshot) {
+  hosts.push_back(std::make_unique<flock::testing::fake_host>());
+  nodes.push_back(std::make_unique<cluster::node>(options_for(0), *hosts[0], net.make_transport("a")));
+  nodes[0]->route_changed("early/#", 1);  // restored from the store before start
+  nodes[0]->start();
+  for (std::size_t i = 1; i < 3; ++i) {
+    hosts.push_back(std::make_unique<flock::testing::fake_host>());
+    nodes.push_back(std::make_unique<cluster::node>(options_for(i), *hosts[i], net.make_transport(names[i])));
+    nodes[i]->start();
+  }
+  ASSERT_TRUE(all_up(2));
+  EXPECT_TRUE(hosts[1]->wait([&] { return has_route(1, 0, "early/#", 1); }));
+}
+
+TEST_F(trio, a_qos1_copy_is_delivered_once_and_confirmed_after_the_peer_made_it_durable) {
+  start();
+  hosts[1]->hold_durable = true;
+  auto ack = std::make_shared<core::remote_ack>();
+  nodes[0]->forward(id(0, 1), message("t", 1), {{"g", "t"}}, ack);
+  ASSERT_TRUE(hosts[1]->wait([&] { return hosts[1]->delivered.size() == 1; }));
+  EXPECT_EQ(hosts[1]->delivered[0].msg->topic, "t");
+  ASSERT_EQ(hosts[1]->delivered[0].picks.size(), 1u);
+  EXPECT_EQ(hosts[1]->delivered[0].picks[0].group, "g");
+  EXPECT_FALSE(ack->done());  // b has not said it is durable
+  {
+    std::lock_guard lock(hosts[1]->mutex);
+    for (auto& f : hosts[1]->held) f();
+    hosts[1]->held.clear();
+  }
+  EXPECT_TRUE(hosts[0]->wait([&] { return ack->done(); }));
+  EXPECT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().outbox == 0; }));
+  EXPECT_TRUE(hosts[2]->delivered.empty());
+}
+
+TEST_F(trio, an_unacknowledged_copy_is_resent_after_a_netsplit_and_applied_once) {
+  start();
+  hosts[1]->hold_durable = true;  // b applies, but never confirms before the split
+  nodes[0]->forward(id(0, 1), message("t", 1), {}, nullptr);
+  ASSERT_TRUE(hosts[1]->wait([&] { return hosts[1]->delivered.size() == 1; }));
+  net.cut("a", "b");
+  ASSERT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  EXPECT_EQ(nodes[0]->status().outbox, 1u);
+  {
+    std::lock_guard lock(hosts[1]->mutex);
+    hosts[1]->hold_durable = false;
+    hosts[1]->held.clear();  // the confirmation was lost with the stream
+  }
+  net.heal("a", "b");
+  ASSERT_TRUE(all_up(2));
+  EXPECT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().outbox == 0; }));
+  EXPECT_EQ(hosts[1]->delivered.size(), 1u);  // the resend was recognised, acknowledged, not applied again
+}
+
+TEST_F(trio, a_netsplit_takes_routes_down_after_the_failure_timeout_and_healing_brings_them_back) {
+  start();
+  nodes[2]->route_changed("c/only", 1);
+  ASSERT_TRUE(hosts[0]->wait([&] { return has_route(0, 2, "c/only", 1); }));
+  net.cut("a", "c");
+  net.cut("b", "c");
+  ASSERT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().peers_up == 1 && nodes[2]->status().peers_up == 0; }));
+  EXPECT_TRUE(has_route(0, 2, "c/only", 0));
+  EXPECT_FALSE(nodes[2]->has_peers());  // c serves alone meanwhile
+  nodes[2]->route_changed("c/new", 1);  // changed during the split
+  net.heal("a", "c");
+  net.heal("b", "c");
+  ASSERT_TRUE(all_up(2));
+  EXPECT_TRUE(hosts[0]->wait([&] { return has_route(0, 2, "c/only", 1) && has_route(0, 2, "c/new", 1); }));
+  EXPECT_TRUE(hosts[1]->wait([&] { return has_route(1, 2, "c/new", 1); }));
+}
+
+TEST_F(trio, retained_writes_reach_every_node) {
+  start();
+  auto m = std::const_pointer_cast<core::message>(message("r/1", 1, "v"));
+  m->retain = true;
+  m->written = core::stamp{100, 1};
+  nodes[0]->retained_changed(m);
+  for (std::size_t i = 1; i < 3; ++i)
+    EXPECT_TRUE(hosts[i]->wait([&] { return hosts[i]->retained.count("r/1") && hosts[i]->retained["r/1"]->payload == "v"; }));
+}
+
+TEST_F(trio, a_claim_gets_the_session_from_the_node_that_has_it_and_it_is_told_once_installed) {
+  start();
+  ports::claim_answer a;
+  a.what = ports::claim_answer::kind::session;
+  a.session.expiry_interval = 60;
+  a.session.claimed = core::stamp{5, 5};
+  a.session.subscriptions.emplace_back("s/#", core::subscription_options{1});
+  auto queued = std::make_shared<core::message>();
+  queued->topic = "s/1";
+  queued->payload = "q";
+  queued->qos = 1;
+  a.session.queue.push_back({queued, 1, false, {}});
+  hosts[2]->answers["dev"] = a;
+  std::mutex m;
+  std::optional<ports::claim_result> got;
+  nodes[0]->claim("dev", core::stamp{9, 9}, true, [&](ports::claim_result r) {
+    std::lock_guard lock(m);
+    got = std::move(r);
+  });
+  ASSERT_TRUE(hosts[0]->wait([&] {
+    std::lock_guard lock(m);
+    return got.has_value();
+  }));
+  EXPECT_TRUE(got->found);
+  EXPECT_FALSE(got->refused);
+  EXPECT_EQ(got->from, id(0, 2));
+  ASSERT_EQ(got->session.queue.size(), 1u);
+  EXPECT_EQ(got->session.queue[0].msg->payload, "q");
+  EXPECT_EQ(got->session.subscriptions[0].first, "s/#");
+  nodes[0]->session_installed(got->from, "dev", core::stamp{9, 9});
+  EXPECT_TRUE(hosts[2]->wait([&] { return hosts[2]->moves_finished.size() == 1; }));
+  EXPECT_EQ(hosts[2]->moves_finished[0], std::make_pair(std::string("dev"), true));
+}
+
+TEST_F(trio, a_claim_waits_no_longer_than_the_claim_timeout_for_a_silent_peer) {
+  failure_timeout = 5s;  // b stays "up" while it says nothing
+  start();
+  net.cut("a", "b");
+  std::atomic<bool> done{false};
+  auto started = std::chrono::steady_clock::now();
+  nodes[0]->claim("x", core::stamp{1, 1}, true, [&](ports::claim_result r) {
+    EXPECT_FALSE(r.found);
+    done = true;
+  });
+  ASSERT_TRUE(hosts[0]->wait([&] { return done.load(); }, 3s));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 450ms);
+}
+
+TEST_F(trio, after_a_split_the_older_copy_of_a_client_id_ends) {
+  hosts.push_back(std::make_unique<flock::testing::fake_host>());
+  hosts.push_back(std::make_unique<flock::testing::fake_host>());
+  hosts[0]->sessions["dup"] = core::stamp{10, 1};
+  hosts[1]->sessions["dup"] = core::stamp{20, 2};  // the newer connection
+  names = {"a", "b"};
+  for (std::size_t i = 0; i < 2; ++i)
+    nodes.push_back(std::make_unique<cluster::node>(options_for(i), *hosts[i], net.make_transport(names[i])));
+  for (auto& n : nodes) n->start();
+  ASSERT_TRUE(all_up(1));
+  EXPECT_TRUE(hosts[0]->wait([&] { return hosts[0]->ended == std::vector<std::string>{"dup"}; }));
+  EXPECT_TRUE(hosts[1]->ended.empty());
+}
+
+TEST_F(trio, a_node_that_stops_says_so_and_peers_do_not_wait_for_the_failure_timeout) {
+  failure_timeout = 10s;
+  start();
+  nodes[2]->route_changed("c/#", 1);
+  ASSERT_TRUE(hosts[0]->wait([&] { return has_route(0, 2, "c/#", 1); }));
+  nodes[2]->stop();
+  EXPECT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().peers_up == 1; }, 3s));
+  EXPECT_TRUE(has_route(0, 2, "c/#", 0));
+}

@@ -1,0 +1,139 @@
+#include "cluster/peer.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace flock;
+
+namespace {
+
+struct fake_link final : cluster::outbound_link {
+  std::vector<wire::Batch> writes;
+  bool closed = false;
+  void write(wire::Batch b) override { writes.push_back(std::move(b)); }
+  void close() override { closed = true; }
+};
+
+core::message_ptr msg(std::uint8_t qos, std::string payload = "x") {
+  auto m = std::make_shared<core::message>();
+  m->topic = "t";
+  m->payload = std::move(payload);
+  m->qos = qos;
+  return m;
+}
+
+std::vector<std::uint64_t> seqs(const wire::Batch& b) {
+  std::vector<std::uint64_t> out;
+  for (const auto& f : b.frames())
+    if (f.has_forward()) out.push_back(f.forward().seq());
+  return out;
+}
+
+struct outbox : ::testing::Test {
+  cluster::options opts;
+  std::unique_ptr<cluster::peer> p;
+  std::shared_ptr<fake_link> link = std::make_shared<fake_link>();
+  void SetUp() override { p = std::make_unique<cluster::peer>(0, "b", opts); }
+};
+
+}  // namespace
+
+TEST_F(outbox, a_qos1_copy_holds_the_publisher_until_the_peer_acknowledges) {
+  p->connected(link, 0);
+  auto ack = std::make_shared<core::remote_ack>();
+  p->forward(msg(1), {}, ack);
+  ASSERT_EQ(link->writes.size(), 1u);
+  EXPECT_EQ(seqs(link->writes[0]), std::vector<std::uint64_t>{1});
+  EXPECT_FALSE(ack->done());
+  p->on_ack(1);
+  EXPECT_TRUE(ack->done());
+  EXPECT_EQ(p->outbox_size(), 0u);
+}
+
+TEST_F(outbox, one_write_at_a_time_and_what_waits_goes_in_one_batch_in_order) {
+  p->connected(link, 0);
+  p->forward(msg(1), {}, nullptr);
+  p->forward(msg(0), {}, nullptr);  // QoS 0 and 1 from one publisher stay in order
+  p->forward(msg(1), {}, nullptr);
+  ASSERT_EQ(link->writes.size(), 1u);
+  p->on_written();
+  ASSERT_EQ(link->writes.size(), 2u);
+  EXPECT_EQ(seqs(link->writes[1]), (std::vector<std::uint64_t>{2, 3}));
+}
+
+TEST_F(outbox, qos0_without_a_stream_is_dropped_and_counted) {
+  p->forward(msg(0), {}, nullptr);
+  EXPECT_EQ(p->outbox_size(), 0u);
+  EXPECT_EQ(p->stats.dropped_qos0.load(), 1u);
+}
+
+TEST_F(outbox, a_broken_stream_releases_publishers_and_resends_what_was_not_applied) {
+  p->connected(link, 0);
+  auto a1 = std::make_shared<core::remote_ack>();
+  auto a2 = std::make_shared<core::remote_ack>();
+  p->forward(msg(1, "one"), {}, a1);
+  p->on_written();
+  p->forward(msg(1, "two"), {}, a2);
+  p->disconnected();
+  EXPECT_TRUE(a1->done());  // nobody waits for a peer we cannot reach
+  EXPECT_TRUE(a2->done());
+  EXPECT_EQ(p->stats.unconfirmed_acks.load(), 2u);
+  EXPECT_EQ(p->outbox_size(), 2u);
+  // The peer says it applied seq 1 before the break: only seq 2 goes again.
+  auto again = std::make_shared<fake_link>();
+  p->connected(again, 1);
+  ASSERT_EQ(again->writes.size(), 1u);
+  EXPECT_EQ(seqs(again->writes[0]), std::vector<std::uint64_t>{2});
+  EXPECT_EQ(again->writes[0].frames(0).forward().message().payload(), "two");
+}
+
+TEST_F(outbox, a_full_outbox_refuses_new_copies_without_holding_the_publisher) {
+  opts.max_outbox_messages = 2;
+  p = std::make_unique<cluster::peer>(0, "b", opts);
+  p->connected(link, 0);
+  p->forward(msg(1), {}, nullptr);
+  p->forward(msg(1), {}, nullptr);
+  auto ack = std::make_shared<core::remote_ack>();
+  p->forward(msg(1), {}, ack);
+  EXPECT_TRUE(ack->done());
+  EXPECT_EQ(p->stats.dropped_full.load(), 1u);
+  EXPECT_EQ(p->outbox_size(), 2u);
+}
+
+TEST_F(outbox, a_slow_peer_holds_an_ack_no_longer_than_ack_timeout) {
+  opts.ack_timeout = std::chrono::milliseconds(50);
+  p = std::make_unique<cluster::peer>(0, "b", opts);
+  p->connected(link, 0);
+  auto ack = std::make_shared<core::remote_ack>();
+  p->forward(msg(1), {}, ack);
+  auto now = std::chrono::steady_clock::now();
+  p->expire_acks(now);
+  EXPECT_FALSE(ack->done());
+  p->expire_acks(now + std::chrono::milliseconds(60));
+  EXPECT_TRUE(ack->done());
+  EXPECT_EQ(p->outbox_size(), 1u);  // still resent if the stream breaks
+}
+
+TEST_F(outbox, control_frames_need_a_stream_and_go_before_publishes) {
+  wire::Frame f;
+  f.mutable_leave();
+  p->send(f);  // no stream: dropped (what it said is said again on connect)
+  p->connected(link, 0);
+  EXPECT_TRUE(link->writes.empty());
+  p->forward(msg(1), {}, nullptr);
+  p->send(f);  // queued behind the write in flight
+  p->forward(msg(1), {}, nullptr);
+  p->on_written();
+  ASSERT_EQ(link->writes.size(), 2u);
+  EXPECT_TRUE(link->writes[1].frames(0).has_leave());
+  EXPECT_EQ(seqs(link->writes[1]), std::vector<std::uint64_t>{2});
+}
+
+TEST_F(outbox, duplicates_from_a_resend_are_recognised_per_incarnation) {
+  EXPECT_TRUE(p->accept_forward(10, 1));
+  EXPECT_TRUE(p->accept_forward(10, 2));
+  EXPECT_FALSE(p->accept_forward(10, 2));
+  EXPECT_FALSE(p->accept_forward(10, 1));
+  EXPECT_EQ(p->applied_seq(10), 2u);
+  EXPECT_TRUE(p->accept_forward(11, 1));  // restarted: a new sequence
+  EXPECT_EQ(p->applied_seq(10), 0u);
+}
