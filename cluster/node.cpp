@@ -305,6 +305,7 @@ void node::on_outbound_closed(peer* p, const std::shared_ptr<outbound_link>& lin
     p->routes_live = false;
   }
   p->disconnected();
+  forget_peer_in_claims(p->id);  // it cannot answer a claim now: nobody waits for it
   p->next_dial = now() + p->backoff;
   p->backoff = std::min(p->backoff * 2, max_backoff);
 }
