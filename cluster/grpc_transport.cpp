@@ -82,9 +82,12 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     StartCall();
   }
 
+  // gRPC allows one write in flight per stream: a batch written meanwhile
+  // waits (merged with any other waiting one) until OnWriteDone.
   void write(wire::Batch batch) {
-    out_ = std::move(batch);
-    StartWrite(&out_);
+    std::lock_guard lock(mutex_);
+    for (auto& f : *batch.mutable_frames()) *pending_.add_frames() = std::move(f);
+    if (!writing_) start_write();
   }
   void cancel() { ctx_.TryCancel(); }
 
@@ -95,7 +98,13 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     StartRead(&in_);
   }
   void OnWriteDone(bool ok) override {
-    if (ok) events_->on_written();
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      if (!ok) return;  // OnDone follows
+      if (pending_.frames_size() > 0) start_write();
+    }
+    events_->on_written();
   }
   void OnDone(const grpc::Status&) override {
     handle_->detach();
@@ -110,12 +119,22 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   }
 
  private:
+  void start_write() {
+    writing_ = true;
+    out_ = std::move(pending_);
+    pending_.Clear();
+    StartWrite(&out_);
+  }
+
   stream_registry& registry_;
   grpc::ClientContext ctx_;
   std::shared_ptr<outbound_events> events_;
   std::shared_ptr<client_handle> handle_;
+  std::mutex mutex_;
   wire::Batch in_;
   wire::Batch out_;
+  wire::Batch pending_;
+  bool writing_ = false;
 };
 
 void client_handle::write(wire::Batch batch) {

@@ -161,7 +161,10 @@ void node::tick() {
   });
   for (auto& [address, next] : probes_) {
     if (self_addresses_.count(address) || probing_.count(address) || t < next) continue;
-    next = t + std::max(opts_.dns_interval, std::chrono::milliseconds(1000));
+    // An address whose node we are connected to needs no asking.
+    if (auto it = probed_names_.find(address); it != probed_names_.end())
+      if (auto* p = find_peer(it->second); p && p->handshaken) continue;
+    next = t + opts_.dns_interval;
     probe(address);
   }
   for (auto& [address, probe] : probing_)
@@ -207,6 +210,7 @@ void node::probe(const std::string& address) {
   wire::Batch hello;
   auto* h = hello.add_frames()->mutable_hello();
   h->set_protocol(1);
+  h->set_probe(true);
   fill_self(*h->mutable_from());
   link->write(std::move(hello));
 }
@@ -279,6 +283,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
     return;
   }
   p.handshaken = true;
+  streams_opened_.fetch_add(1, std::memory_order_relaxed);
   p.backoff = std::chrono::milliseconds(100);
   p.heard(now());
   p.left = false;
@@ -373,6 +378,7 @@ ports::cluster_status node::status() {
     s.outbox += p.outbox_size();
   });
   s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
+  s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   std::lock_guard lock(routes_mutex_);
   s.local_routes = routes_.size();
   return s;

@@ -149,6 +149,7 @@ class node final : public ports::cluster {
   std::atomic<std::uint32_t> peer_count_{0};
   std::unordered_map<std::string, peer*> by_name_;
   std::atomic<int> peers_up_{0};
+  std::atomic<std::uint64_t> streams_opened_{0};
 
   // Our routes and the order they changed in (workers, under the core's
   // index lock); peer.routes_live says who hears the deltas.
@@ -161,6 +162,7 @@ class node final : public ports::cluster {
   // Probes under way: closed if the address does not answer in failure_timeout.
   std::map<std::string, std::pair<std::shared_ptr<outbound_link>, ports::time_point>> probing_;
   std::set<std::string> self_addresses_;
+  std::map<std::string, std::string> probed_names_;  // seed/DNS address -> the node that answered there
   ports::time_point next_dns_{};
   std::uint64_t next_claim_id_ = 1;
   std::unordered_map<std::uint64_t, pending_claim> claims_;

@@ -30,6 +30,7 @@ void outbound_handler::on_response(wire::Batch&& batch) {
         if (reply.from().name() == node_.opts_.node_name) {
           node_.self_addresses_.insert(probe_address_);
         } else {
+          node_.probed_names_[probe_address_] = reply.from().name();
           node_.learn(reply.from());
           for (const auto& m : reply.members()) node_.learn(m);
         }
@@ -77,6 +78,19 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
       node_.fill_self(*reply.add_frames()->mutable_hello_reply()->mutable_from());
       link_->respond(std::move(reply));
       link_->close();
+      return;
+    }
+    if (frames[0].hello().probe()) {
+      // Someone asks who is here: answer (on the node's thread, which knows
+      // the members) and forget the stream.
+      asio::post(node_.io_, [self = shared_from_this(), from = from] {
+        self->node_.learn(from);
+        wire::Batch reply;
+        auto* r = reply.add_frames()->mutable_hello_reply();
+        self->node_.fill_self(*r->mutable_from());
+        self->node_.fill_members(*r->mutable_members());
+        self->link_->respond(std::move(reply));
+      });
       return;
     }
     origin_ = &node_.peer_named(from.name());

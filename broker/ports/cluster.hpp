@@ -90,6 +90,7 @@ struct cluster_status {
   std::uint64_t dropped = 0;     // copies dropped: no stream (QoS 0) or a full outbox
   std::uint64_t unconfirmed = 0; // publisher acks released before a peer confirmed
   std::size_t outbox = 0;        // copies waiting for a peer
+  std::uint64_t streams_opened = 0;  // streams to peers that came up (reconnects show here)
 };
 
 class cluster {

@@ -26,6 +26,7 @@ struct trio : ::testing::Test {
   std::vector<std::unique_ptr<flock::testing::fake_host>> hosts;
   std::vector<std::unique_ptr<cluster::node>> nodes;
   std::chrono::milliseconds failure_timeout = 300ms;
+  std::chrono::milliseconds dns_interval = 5000ms;
 
   cluster::options options_for(std::size_t i) {
     cluster::options o;
@@ -37,6 +38,7 @@ struct trio : ::testing::Test {
     o.failure_timeout = failure_timeout;
     o.claim_timeout = 500ms;
     o.join_timeout = 0ms;
+    o.dns_interval = dns_interval;
     return o;
   }
   void start(std::size_t n = 3) {
@@ -72,6 +74,18 @@ TEST_F(trio, every_node_finds_every_other_through_its_seeds) {
   start();
   for (auto& n : nodes) EXPECT_EQ(n->status().peers_known, 2u);
   EXPECT_TRUE(nodes[0]->has_peers());
+}
+
+TEST_F(trio, streams_stay_up_while_seeds_are_asked_again) {
+  dns_interval = 50ms;  // seeds are asked who is there this often
+  start();
+  ASSERT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().streams_opened == 2; }));
+  const auto before = nodes[1]->status().streams_opened;
+  // Long enough for several rounds of seed probes.
+  auto until = std::chrono::steady_clock::now() + 600ms;
+  hosts[0]->wait([&] { return std::chrono::steady_clock::now() >= until; }, 1s);
+  for (auto& n : nodes) EXPECT_EQ(n->status().streams_opened, 2u);
+  EXPECT_EQ(nodes[1]->status().streams_opened, before);
 }
 
 TEST_F(trio, routes_reach_every_peer_and_go_when_removed) {
