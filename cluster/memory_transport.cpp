@@ -49,7 +49,7 @@ struct memory_network::impl : std::enable_shared_from_this<impl> {
 namespace {
 
 // Both ends of one stream. Ended once, by either side.
-struct stream_state {
+struct stream_state : std::enable_shared_from_this<stream_state> {
   std::shared_ptr<memory_network::impl> net;
   std::string client_address, server_address;
   std::shared_ptr<outbound_events> client;
@@ -65,11 +65,14 @@ struct stream_state {
       if (ended) return;
       ended = true;
     }
-    auto self = this;
-    net->post([self, c = client, s = server] {
-      if (s) s->on_closed();
-      c->on_closed();
-      (void)self;
+    // The events objects hold the links, which hold this state: drop them
+    // once they heard the end, or the three keep each other alive.
+    net->post([st = shared_from_this()] {
+      if (st->server) st->server->on_closed();
+      st->client->on_closed();
+      std::lock_guard lock(st->mutex);
+      st->client.reset();
+      st->server.reset();
     });
   }
   bool live() {
@@ -159,7 +162,10 @@ class memory_transport final : public transport {
         if (!s->cut()) s->end();
         return;
       }
-      s->server = accept(std::make_shared<memory_inbound>(s));
+      if (!s->live()) return;
+      auto server = accept(std::make_shared<memory_inbound>(s));
+      std::lock_guard lock(s->mutex);
+      if (!s->ended) s->server = std::move(server);
     });
     return std::make_shared<memory_outbound>(s);
   }

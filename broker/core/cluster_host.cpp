@@ -26,6 +26,8 @@ class host_impl final : public ports::cluster_host {
       std::vector<ports::store_op> ops;
       for (auto& f : batch) {
         ops.clear();
+        // Persistent sessions here store their QoS 1/2 copy under our own id.
+        if (f.msg->qos > 0 && b_.persistence.enabled()) f.msg->id = b_.new_id();
         auto r = b_.route(f.msg, ops, &f.picks);
         last = std::max(last, r.ticket);
       }

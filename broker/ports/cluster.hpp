@@ -138,9 +138,10 @@ class cluster {
   virtual void deliver_to_moved(peer_id to, const std::string& client_id, core::delivery d) = 0;
 };
 
-// One forwarded publish as the receiving node gets it.
+// One forwarded publish as the receiving node gets it: its own copy (off
+// the wire, held by nobody else yet), so it can give it a store id.
 struct forwarded_publish {
-  core::message_ptr msg;
+  std::shared_ptr<core::message> msg;
   std::vector<shared_pick> picks;
 };
 

@@ -67,7 +67,7 @@ struct cluster_core : ::testing::Test {
     p.packet_id = id;
     return p;
   }
-  static core::message_ptr message(std::string topic, std::uint8_t qos, std::string payload = "p") {
+  static std::shared_ptr<core::message> message(std::string topic, std::uint8_t qos, std::string payload = "p") {
     auto m = std::make_shared<core::message>();
     m->topic = std::move(topic);
     m->payload = std::move(payload);
@@ -112,12 +112,12 @@ TEST_F(cluster_core, a_forwarded_message_waits_for_the_store_before_it_is_confir
   subscribe(*sub, "t", 1);
   bool durable = false;
   std::vector<ports::forwarded_publish> batch;
-  auto m = message("t", 1);
-  std::const_pointer_cast<core::message>(m)->id = broker->internals().new_id();
-  batch.push_back({m, {}});
+  batch.push_back({message("t", 1), {}});
   host().deliver_forwarded(0, std::move(batch), [&] { durable = true; });
   ex.run_all();
   EXPECT_FALSE(durable);  // queued for a persistent session: on disk first
+  ASSERT_EQ(store.ops<ports::queued_put>().size(), 1u);
+  EXPECT_EQ(store.ops<ports::message_put>().size(), 1u);
   store.commit();
   ex.run_all();
   EXPECT_TRUE(durable);
