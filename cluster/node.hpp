@@ -70,6 +70,7 @@ class node final : public ports::cluster {
   void session_installed(ports::peer_id from, const std::string& client_id, core::stamp s) override;
   void session_declined(ports::peer_id from, const std::string& client_id) override;
   void deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) override;
+  void drain() override;
 
  private:
   friend class inbound_handler;
@@ -128,6 +129,8 @@ class node final : public ports::cluster {
   void finish_claim(std::uint64_t id);
   void forget_peer_in_claims(ports::peer_id p);
   void expire_claims(ports::time_point now);
+  void on_handoff(peer& p, wire::Handoff& h);
+  void finish_move(ports::peer_id p, const std::string& client_id, bool installed);
 
   options opts_;
   ports::cluster_host& host_;
@@ -167,6 +170,12 @@ class node final : public ports::cluster {
   std::uint64_t next_claim_id_ = 1;
   std::unordered_map<std::uint64_t, pending_claim> claims_;
   std::map<std::string, std::pair<ports::peer_id, ports::time_point>> moves_;  // handed over, awaiting MoveFinished
+
+  // Drain at shutdown (node thread; drain() waits on the condition).
+  std::size_t drain_replies_ = 0;          // hand_off answers still to come
+  std::set<std::string> drain_waiting_;    // handed over, not yet confirmed
+  std::condition_variable drained_cv_;
+  std::mutex drain_mutex_;
 
   std::mutex joined_mutex_;
   std::condition_variable joined_cv_;

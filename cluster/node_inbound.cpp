@@ -187,9 +187,10 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       case wire::Frame::kClaimAnswer: on_claim_answer(p, *f.mutable_claim_answer()); break;
       case wire::Frame::kMoveFinished: {
         const auto& m = f.move_finished();
-        if (moves_.erase(m.client_id())) host_.on_move_finished(p.id, m.client_id(), m.installed());
+        finish_move(p.id, m.client_id(), m.installed());
         break;
       }
+      case wire::Frame::kHandoff: on_handoff(p, *f.mutable_handoff()); break;
       case wire::Frame::kSessionDelivery: {
         auto d = decode_delivery(f.session_delivery().delivery(), now());
         if (d && d->msg) host_.deliver_to_session(f.session_delivery().client_id(), std::move(*d));

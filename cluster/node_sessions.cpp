@@ -1,4 +1,6 @@
 // Session claims and moves between nodes (docs/clustering.md, "Sessions").
+#include <future>
+
 #include "broker/server/log.hpp"
 #include "cluster/node.hpp"
 #include "cluster/wire_codec.hpp"
@@ -189,6 +191,108 @@ void node::on_claim(peer& p, const wire::Claim& c) {
                    }
                    peers_[from].load()->send(std::move(f));
                  });
+}
+
+}  // namespace flock::cluster
+
+namespace flock::cluster {
+
+// --- shutdown: hand every session to the other nodes ---
+
+void node::finish_move(ports::peer_id p, const std::string& client_id, bool installed) {
+  auto it = moves_.find(client_id);
+  if (it == moves_.end() || it->second.first != p) return;
+  moves_.erase(it);
+  host_.on_move_finished(p, client_id, installed);
+  std::lock_guard lock(drain_mutex_);
+  if (drain_waiting_.erase(client_id)) drained_cv_.notify_all();
+}
+
+void node::drain() {
+  const auto timeout = opts_.drain_timeout;
+  if (!started_ || stopped_ || timeout.count() == 0) return;
+  const auto deadline = now() + timeout;
+  std::size_t sessions = 0;
+  std::promise<void> asked;
+  asio::post(io_, [&] {
+    std::vector<peer*> targets;
+    for_each_peer([&](peer& p) {
+      if (p.up && p.ready()) targets.push_back(&p);
+    });
+    if (!targets.empty()) {
+      auto ids = host_.session_ids();
+      sessions = ids.size();
+      {
+        std::lock_guard lock(drain_mutex_);
+        drain_replies_ = ids.size();
+      }
+      for (auto& id : ids) {
+        // The same node for a client id whoever drains: spreads sessions evenly.
+        peer* target = targets[core::node_hash(id) % targets.size()];
+        host_.hand_off(target->id, id, [this, id, to = target->id, timeout](std::optional<ports::moved_session> m) {
+          // On a worker: encode there, then register and send on our thread.
+          std::optional<wire::Frame> frame;
+          if (m) {
+            frame.emplace();
+            auto* h = frame->mutable_handoff();
+            h->set_client_id(id);
+            encode_session(*m, now(), *h->mutable_session());
+          }
+          asio::post(io_, [this, id, to, timeout, frame = std::move(frame)]() mutable {
+            std::lock_guard lock(drain_mutex_);
+            --drain_replies_;
+            if (frame) {
+              moves_[id] = {to, now() + timeout};
+              drain_waiting_.insert(id);
+              peers_[to].load()->send(std::move(*frame));
+            }
+            drained_cv_.notify_all();
+          });
+        });
+      }
+    }
+    asked.set_value();
+  });
+  asked.get_future().wait();
+  if (sessions == 0) return;
+  std::unique_lock lock(drain_mutex_);
+  drained_cv_.wait_until(lock, std::chrono::steady_clock::time_point(deadline),
+                         [&] { return drain_replies_ == 0 && drain_waiting_.empty(); });
+  const std::size_t left = drain_waiting_.size() + drain_replies_;
+  lock.unlock();
+  if (left == 0) log::info("cluster: handed ", sessions, " sessions to the other nodes");
+  else log::warn("cluster: ", left, " of ", sessions, " sessions not confirmed by the other nodes; they stay here");
+  // What was not confirmed stays here (on disk), found again after a restart.
+  std::promise<void> reverted;
+  asio::post(io_, [&] {
+    std::vector<std::pair<std::string, ports::peer_id>> open;
+    {
+      std::lock_guard l(drain_mutex_);
+      for (const auto& id : drain_waiting_)
+        if (auto it = moves_.find(id); it != moves_.end()) open.emplace_back(id, it->second.first);
+      drain_waiting_.clear();
+    }
+    for (auto& [id, p] : open) {
+      moves_.erase(id);
+      host_.on_move_finished(p, id, false);
+    }
+    reverted.set_value();
+  });
+  reverted.get_future().wait();
+}
+
+void node::on_handoff(peer& p, wire::Handoff& h) {
+  auto s = decode_session(h.session(), now());
+  const std::string client_id = h.client_id();
+  if (!s) {
+    log::warn("cluster: ", p.name, " handed over a malformed session for ", client_id);
+    p.send(move_finished(client_id, false));
+    return;
+  }
+  const ports::peer_id from = p.id;
+  host_.adopt_session(from, client_id, std::move(*s), [this, from, client_id](bool installed) {
+    peers_[from].load()->send(move_finished(client_id, installed));
+  });
 }
 
 }  // namespace flock::cluster

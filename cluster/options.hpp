@@ -21,7 +21,10 @@ struct options {
   std::chrono::milliseconds move_timeout{60000};
   // start() waits this long for the seeds to answer: a node that takes
   // clients before it knows its peers would not find sessions living there.
-  std::chrono::milliseconds join_timeout{3000};    // a session handed over and never confirmed stays here
+  std::chrono::milliseconds join_timeout{3000};
+  // Shutdown waits this long for the other nodes to take this node's
+  // sessions (0: they stay on this node's disk until it is back).
+  std::chrono::milliseconds drain_timeout{10000};    // a session handed over and never confirmed stays here
   std::size_t max_outbox_messages = 100000;  // per peer: forwarded publishes not yet acknowledged
   std::size_t max_outbox_bytes = 64u << 20;
   std::size_t batch_bytes = 256u << 10;      // per write on a link

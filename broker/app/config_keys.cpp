@@ -219,6 +219,9 @@ std::vector<key_spec> make_keys() {
                          [](config& c) -> auto& { return c.cluster.ack_timeout; }, 1, 600000));
   k.push_back(millis_key("cluster_join_timeout_ms", "start-up waits this long for the seeds before taking clients",
                          [](config& c) -> auto& { return c.cluster.join_timeout; }, 0, 600000));
+  k.push_back(millis_key("cluster_drain_timeout_ms",
+                         "at shutdown, wait this long for other nodes to take this node's sessions; 0 = keep them",
+                         [](config& c) -> auto& { return c.cluster.drain_timeout; }, 0, 600000));
   k.push_back(unsigned_key("cluster_outbox_messages", "forwarded publishes queued per peer before new ones are dropped",
                            [](config& c) -> auto& { return c.cluster.max_outbox_messages; }, 1, 100000000));
   return k;

@@ -91,7 +91,18 @@ class host_impl final : public ports::cluster_host {
                 std::function<void(ports::claim_answer)> reply) override {
     b_.hlc.observe(claim);
     auto s = find(client_id);
-    if (!s) return reply({});
+    if (!s) {
+      // On its way to another node: the claimant cannot have it yet. Its
+      // connection is refused and the client's next attempt finds the
+      // session where it arrived.
+      if (auto m = find_moving(client_id)) {
+        ports::claim_answer a;
+        a.what = ports::claim_answer::kind::refused;
+        a.holder = claimed(m);
+        return reply(std::move(a));
+      }
+      return reply({});
+    }
     post_to_owner(s, [this, from, claim, want_session, reply = std::move(reply)](const std::shared_ptr<session>& s) {
       if (s->ended()) return reply({});
       if (stamp holder = claimed(s); claim < holder) {
@@ -111,15 +122,7 @@ class host_impl final : public ports::cluster_host {
         b_.end_session(s);
         return reply({});
       }
-      {
-        std::lock_guard lock(b_.directory_mutex);
-        auto it = b_.directory.find(s->client_id());
-        if (it != b_.directory.end() && it->second == s) b_.directory.erase(it);
-      }
-      {
-        std::lock_guard lock(b_.moving_mutex);
-        b_.moving[s->client_id()] = s;
-      }
+      start_move(s, from);
       ports::claim_answer a;
       a.what = ports::claim_answer::kind::session;
       a.session = s->start_moving(from, b_.cluster);
@@ -187,7 +190,82 @@ class host_impl final : public ports::cluster_host {
 
   hybrid_clock& clock() override { return b_.hlc; }
 
+  std::vector<std::string> session_ids() override {
+    std::vector<std::string> ids;
+    std::lock_guard lock(b_.directory_mutex);
+    ids.reserve(b_.directory.size());
+    for (const auto& [id, s] : b_.directory) ids.push_back(id);
+    return ids;
+  }
+
+  void hand_off(ports::peer_id to, const std::string& client_id,
+                std::function<void(std::optional<ports::moved_session>)> reply) override {
+    auto s = find(client_id);
+    if (!s) return reply(std::nullopt);
+    post_to_owner(s, [this, to, reply = std::move(reply)](const std::shared_ptr<session>& s) {
+      // Connections are closed by now; a session that ends with its
+      // connection (expiry 0) has nothing to hand over.
+      if (s->ended() || s->sink() || s->awaiting_transfer() || s->expiry_interval() == 0) return reply(std::nullopt);
+      start_move(s, to);
+      reply(s->start_moving(to, b_.cluster));
+    });
+  }
+
+  void adopt_session(ports::peer_id, const std::string& client_id, ports::moved_session m,
+                     std::function<void(bool)> done) override {
+    b_.hlc.observe(m.claimed);
+    // Just newer than the copy it came from (so that copy loses if it ever
+    // comes back), older than any later connect.
+    const stamp claim{m.claimed.time, m.claimed.node + 1};
+    const ports::worker_id w = static_cast<ports::worker_id>(node_hash(client_id) % b_.executor.worker_count());
+    auto s = std::make_shared<session>(client_id, b_.new_id(), w, b_.config, b_.persistence);
+    s->set_claimed(claim);
+    std::shared_ptr<session> older;
+    {
+      std::lock_guard lock(b_.directory_mutex);
+      auto it = b_.directory.find(client_id);
+      if (it != b_.directory.end()) {
+        if (!(it->second->claimed() < claim)) return done(false);  // a newer connect here has the id
+        older = it->second;
+      }
+      // In the directory at once: deliveries that follow the session find it
+      // (and, posted to the same worker, run after the absorb below).
+      b_.directory[client_id] = s;
+    }
+    if (older) post_to_owner(older, [this](const std::shared_ptr<session>& o) { lose(o); });
+    b_.executor.post(w, [this, s, m = std::move(m), claim, done = std::move(done)]() mutable {
+      auto subscriptions = std::move(m.subscriptions);
+      std::vector<ports::store_op> ops;
+      s->absorb(std::move(m), ops, [this] { return b_.new_id(); });
+      if (s->expiry_interval() != 0xFFFFFFFF) s->set_expires_at(b_.now() + std::chrono::seconds(s->expiry_interval()));
+      journal::ticket last = b_.persistence.append(ops);
+      for (const auto& [filter, opts] : subscriptions) last = std::max(last, b_.subscribe(s, filter, opts).ticket);
+      last = std::max(last, s->save(false));
+      b_.watch(s);
+      // Older copies elsewhere end; a newer one elsewhere ends this one.
+      if (b_.cluster) b_.cluster->announce(s->client_id(), claim);
+      if (last != 0) b_.persistence.store()->when_durable(last, b_.current(), [done = std::move(done)] { done(true); });
+      else done(true);
+    });
+  }
+
  private:
+  // The session leaves the directory (a connect here now asks the cluster)
+  // and waits in `moving` until the other node says it has it.
+  void start_move(const std::shared_ptr<session>& s, ports::peer_id) {
+    {
+      std::lock_guard lock(b_.directory_mutex);
+      auto it = b_.directory.find(s->client_id());
+      if (it != b_.directory.end() && it->second == s) b_.directory.erase(it);
+    }
+    std::lock_guard lock(b_.moving_mutex);
+    b_.moving[s->client_id()] = s;
+  }
+  std::shared_ptr<session> find_moving(const std::string& client_id) {
+    std::lock_guard lock(b_.moving_mutex);
+    auto it = b_.moving.find(client_id);
+    return it == b_.moving.end() ? nullptr : it->second;
+  }
   std::shared_ptr<session> find(const std::string& client_id) {
     std::lock_guard lock(b_.directory_mutex);
     auto it = b_.directory.find(client_id);

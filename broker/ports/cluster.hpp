@@ -12,7 +12,9 @@
 // never block on the network. cluster_host is called from the cluster's
 // threads; it posts to the workers and never blocks on them.
 #include <cstdint>
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -136,6 +138,12 @@ class cluster {
   virtual void session_declined(peer_id from, const std::string& client_id) = 0;
   // A delivery to a session that is moving to `to`: it follows the session.
   virtual void deliver_to_moved(peer_id to, const std::string& client_id, core::delivery d) = 0;
+
+  // Shutdown, after the MQTT connections closed: hands every session still
+  // here to the other nodes and waits until they hold it durably (bounded
+  // by the cluster's drain timeout), so a rolling restart loses no queued
+  // message.
+  virtual void drain() = 0;
 };
 
 // One forwarded publish as the receiving node gets it: its own copy (off
@@ -184,6 +192,20 @@ class cluster_host {
   virtual void local_sessions(const std::function<void(const std::string&, core::stamp)>& fn) = 0;
   // A peer is gone (failure timeout): sessions moving to it stay here.
   virtual void peer_down(peer_id peer) = 0;
+
+  // --- handing sessions over at shutdown (drain) ---
+  // Every client id with a session here.
+  virtual std::vector<std::string> session_ids() = 0;
+  // Starts moving `client_id`'s session to `to` (as for a claim, but asked
+  // by this node); reply runs once, on any thread, with nothing when there
+  // is no persistent session to hand over.
+  virtual void hand_off(peer_id to, const std::string& client_id,
+                        std::function<void(std::optional<moved_session>)> reply) = 0;
+  // A peer hands us a session (it is shutting down); done(installed) runs
+  // once it is durable here, or with false when a newer session for the id
+  // is here already.
+  virtual void adopt_session(peer_id from, const std::string& client_id, moved_session s,
+                             std::function<void(bool installed)> done) = 0;
 
   // The hybrid clock stamps come from; remote stamps are observed into it.
   virtual core::hybrid_clock& clock() = 0;

@@ -164,8 +164,12 @@ void server::stop() {
   // 5. Let work the core posted between workers (session detach, wills)
   // settle before the loops are allowed to run dry, and write what it changed.
   for (int round = 0; round < 3; ++round) pool_.run_on_all_and_wait([](worker&) {});
-  // 6. Leave the cluster: peers drop our routes now, not after the failure timeout.
+  // 6. Hand the sessions left here to the other nodes (clients that came
+  // back elsewhere took theirs already), then leave the cluster: peers drop
+  // our routes now, not after the failure timeout.
   if (cluster_) {
+    cluster_->drain();
+    for (int round = 0; round < 2; ++round) pool_.run_on_all_and_wait([](worker&) {});
     cluster_->stop();
     for (int round = 0; round < 2; ++round) pool_.run_on_all_and_wait([](worker&) {});
   }

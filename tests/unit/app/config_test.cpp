@@ -65,7 +65,7 @@ const std::map<std::string, std::string> sample_values = {
     {"seeds", ""},                     {"cluster_dns", ""},
     {"cluster_heartbeat_ms", "200"},   {"cluster_failure_timeout_ms", "900"},
     {"cluster_claim_timeout_ms", "700"}, {"cluster_ack_timeout_ms", "300"},
-    {"cluster_join_timeout_ms", "100"}, {"cluster_outbox_messages", "5000"},
+    {"cluster_join_timeout_ms", "100"}, {"cluster_drain_timeout_ms", "0"}, {"cluster_outbox_messages", "5000"},
 };
 
 }  // namespace

@@ -130,6 +130,36 @@ class fake_host final : public ports::cluster_host {
     std::erase_if(routes, [&](const auto& e) { return e.first.first == peer; });
   }
   core::hybrid_clock& clock() override { return clock_; }
+  std::vector<std::string> session_ids() override {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> ids;
+    for (auto& [id, s] : sessions) ids.push_back(id);
+    return ids;
+  }
+  void hand_off(ports::peer_id, const std::string& client_id,
+                std::function<void(std::optional<ports::moved_session>)> reply) override {
+    ports::moved_session m;
+    {
+      std::lock_guard lock(mutex);
+      auto it = sessions.find(client_id);
+      if (it == sessions.end()) return reply(std::nullopt);
+      m.claimed = it->second;
+      m.expiry_interval = 60;
+      handed_off.push_back(client_id);
+    }
+    reply(std::move(m));
+  }
+  void adopt_session(ports::peer_id, const std::string& client_id, ports::moved_session m,
+                     std::function<void(bool)> done) override {
+    {
+      std::lock_guard lock(mutex);
+      adopted.push_back(client_id);
+      sessions[client_id] = m.claimed;
+    }
+    done(!refuse_adoption);
+  }
+  std::vector<std::string> handed_off, adopted;
+  bool refuse_adoption = false;
 
  private:
   core::hybrid_clock clock_{1};

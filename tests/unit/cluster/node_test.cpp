@@ -250,3 +250,37 @@ TEST_F(trio, a_node_that_stops_says_so_and_peers_do_not_wait_for_the_failure_tim
   EXPECT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().peers_up == 1; }, 3s));
   EXPECT_TRUE(has_route(0, 2, "c/#", 0));
 }
+
+TEST_F(trio, a_node_that_shuts_down_hands_its_sessions_to_the_others_first) {
+  start();
+  {
+    std::lock_guard lock(hosts[0]->mutex);
+    hosts[0]->sessions = {{"s1", core::stamp{1, 1}}, {"s2", core::stamp{2, 1}}, {"s3", core::stamp{3, 1}}};
+  }
+  nodes[0]->drain();
+  // drain() returns once every session is confirmed elsewhere.
+  std::vector<std::string> adopted;
+  for (std::size_t i = 1; i < 3; ++i) {
+    std::lock_guard lock(hosts[i]->mutex);
+    adopted.insert(adopted.end(), hosts[i]->adopted.begin(), hosts[i]->adopted.end());
+  }
+  std::sort(adopted.begin(), adopted.end());
+  EXPECT_EQ(adopted, (std::vector<std::string>{"s1", "s2", "s3"}));
+  std::lock_guard lock(hosts[0]->mutex);
+  EXPECT_EQ(hosts[0]->moves_finished.size(), 3u);
+  for (const auto& [id, installed] : hosts[0]->moves_finished) EXPECT_TRUE(installed) << id;
+}
+
+TEST_F(trio, sessions_the_others_decline_stay_on_the_node_that_drains) {
+  start();
+  hosts[1]->refuse_adoption = true;
+  hosts[2]->refuse_adoption = true;
+  {
+    std::lock_guard lock(hosts[0]->mutex);
+    hosts[0]->sessions = {{"s1", core::stamp{1, 1}}};
+  }
+  nodes[0]->drain();
+  std::lock_guard lock(hosts[0]->mutex);
+  ASSERT_EQ(hosts[0]->moves_finished.size(), 1u);
+  EXPECT_FALSE(hosts[0]->moves_finished[0].second);
+}

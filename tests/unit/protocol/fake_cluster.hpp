@@ -61,6 +61,7 @@ class fake_cluster final : public ports::cluster {
   void deliver_to_moved(ports::peer_id, const std::string& client_id, core::delivery d) override {
     moved_deliveries.emplace_back(client_id, std::move(d));
   }
+  void drain() override {}
 };
 
 }  // namespace flock::testing
