@@ -268,6 +268,11 @@ void node::mark_down(peer& p, const char* why) {
   p.routes.clear([](std::string_view, std::uint32_t) {});  // the core dropped them all at once
   forget_peer_in_claims(p.id);
   for (auto it = moves_.begin(); it != moves_.end();) it = it->second.first == p.id ? moves_.erase(it) : std::next(it);
+  {
+    // A drain does not wait for a node that is gone: those sessions stay here.
+    std::lock_guard lock(drain_mutex_);
+    if (std::erase_if(drain_waiting_, [&](const auto& e) { return e.second == p.id; }) > 0) drained_cv_.notify_all();
+  }
   // Streams to a silent peer may hang: start over once it answers again.
   if (p.link) p.link->close();
   if (p.inbound) p.inbound->close();

@@ -173,7 +173,7 @@ class node final : public ports::cluster {
 
   // Drain at shutdown (node thread; drain() waits on the condition).
   std::size_t drain_replies_ = 0;          // hand_off answers still to come
-  std::set<std::string> drain_waiting_;    // handed over, not yet confirmed
+  std::map<std::string, ports::peer_id> drain_waiting_;  // handed over, not yet confirmed, to whom
   std::condition_variable drained_cv_;
   std::mutex drain_mutex_;
 

@@ -243,7 +243,7 @@ void node::drain() {
             --drain_replies_;
             if (frame) {
               moves_[id] = {to, now() + timeout};
-              drain_waiting_.insert(id);
+              drain_waiting_[id] = to;
               peers_[to].load()->send(std::move(*frame));
             }
             drained_cv_.notify_all();
@@ -268,7 +268,7 @@ void node::drain() {
     std::vector<std::pair<std::string, ports::peer_id>> open;
     {
       std::lock_guard l(drain_mutex_);
-      for (const auto& id : drain_waiting_)
+      for (const auto& [id, to] : drain_waiting_)
         if (auto it = moves_.find(id); it != moves_.end()) open.emplace_back(id, it->second.first);
       drain_waiting_.clear();
     }
