@@ -12,7 +12,7 @@ PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	librocksdb-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev \
 	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
-	python3-pytest haproxy
+	python3-pytest haproxy iproute2
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -64,3 +64,15 @@ bench: deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD_DIR) -j$(JOBS) --target flockd flock-bench
 	tools/flock-bench/compare.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench $(BENCH_ARGS)
+
+# The cluster on this machine with flock-bench (tools/flock-bench/cluster.sh):
+# 3 flockd nodes plus a single node on free loopback ports, forwarding
+# throughput and latency, route convergence and session moves, a table of
+# cross-node/single-node ratios (about 3 minutes, at most 5).
+# Extra flags: make bench-cluster BENCH_CLUSTER_ARGS="--duration 3 --only converge-1ms".
+.PHONY: bench-cluster
+BENCH_CLUSTER_ARGS ?=
+bench-cluster: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target flockd flock-bench
+	tools/flock-bench/cluster.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench $(BENCH_CLUSTER_ARGS)

@@ -24,14 +24,15 @@ struct alignas(64) fill_counters {
 };
 
 struct fill_worker {
-  fill_worker(worker& wk, const options& opt, tcp::endpoint ep, error_log& e, int concurrency)
-      : io(wk.io), o(opt), broker(ep), errors(e), pacer(wk.io, concurrency, o.connect_rate),
+  fill_worker(worker& wk, const options& opt, tcp::endpoint ep, tcp::endpoint sub_ep, error_log& e, int concurrency)
+      : io(wk.io), o(opt), broker(ep), sub_broker(sub_ep), errors(e), pacer(wk.io, concurrency, o.connect_rate),
         housekeeping(wk.io, std::chrono::milliseconds(100), [this](steady::time_point now) {
           for (auto& t : tickers) t(now);
         }) {}
   asio::io_context& io;
   const options& o;
-  tcp::endpoint broker;
+  tcp::endpoint broker;      // publishers
+  tcp::endpoint sub_broker;  // sessions (--sub-host/--sub-port)
   error_log& errors;
   connect_pacer pacer;
   ticker housekeeping;
@@ -59,7 +60,7 @@ struct session_client final : client_handler {
     bool v4 = w.o.mqtt_version == 4;
     at = (md == mode::create && v4) ? phase::resetting : phase::working;
     c.options().clean_start = md == mode::create;
-    c.connect(w.broker);
+    c.connect(w.sub_broker);
   }
   void on_connected(client&) override {
     if (at == phase::resetting) return c.disconnect();
@@ -105,7 +106,7 @@ struct session_client final : client_handler {
     if (at == phase::resetting && error.empty()) {
       at = phase::working;
       c.options().clean_start = false;
-      return c.connect(w.broker);
+      return c.connect(w.sub_broker);
     }
     if (at == phase::finished) return;
     bool ok = error.empty() && at == phase::leaving;
@@ -189,8 +190,9 @@ struct fill_run {
     if (static_cast<std::uint64_t>(o.connect_concurrency) + 32 > fds)
       throw bench_error("--connect-concurrency is above the file descriptor limit (" + std::to_string(fds) + ")");
     auto broker = resolve(o.host, o.port);
+    auto sub_broker = resolve(o.subscriber_host(), o.subscriber_port());
     for (std::size_t i = 0; i < pool.size(); ++i)
-      ws.push_back(std::make_unique<fill_worker>(pool.at(i), o, broker, errors,
+      ws.push_back(std::make_unique<fill_worker>(pool.at(i), o, broker, sub_broker, errors,
                                                  std::max(1, o.connect_concurrency / o.threads)));
   }
   ~fill_run() { pool.stop(); }
@@ -300,7 +302,7 @@ void run_fill(const options& o, report& out, error_log& errors) {
   fill_run run(o, errors);
   for (std::size_t i = 0; i < run.ws.size(); ++i) run.pool.call(i, [&run, i] { run.ws[i]->housekeeping.start(); });
   out.text_value("scenario", "fill");
-  out.text_value("broker", o.host + ":" + std::to_string(o.port));
+  add_brokers(out, o);
   auto& cfg = out.section("config");
   cfg.text_value("mqtt_version", o.mqtt_version == 5 ? "5.0" : "3.1.1");
   cfg.count("payload", o.payload, "bytes");
@@ -388,7 +390,7 @@ void run_drain(const options& o, report& out, error_log& errors) {
     missing += o.queued > s->seen.unique() ? o.queued - s->seen.unique() : 0;
   }
   out.text_value("scenario", "drain");
-  out.text_value("broker", o.host + ":" + std::to_string(o.port));
+  add_brokers(out, o);
   auto& cfg = out.section("config");
   cfg.text_value("mqtt_version", o.mqtt_version == 5 ? "5.0" : "3.1.1");
   cfg.count("sessions", m);

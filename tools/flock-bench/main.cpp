@@ -1,5 +1,5 @@
 // flock-bench: the load generator of flock (see tools/flock-bench/README.md).
-//   flock-bench pubsub|connections|fill|drain [flags]    (flock-bench --help)
+//   flock-bench pubsub|connections|fill|drain|converge|move [flags]    (flock-bench --help)
 // Exit status: 0 ok; 1 connection failures or protocol errors (one line on
 // stderr says which, the report is still printed); 2 bad command line.
 #include <csignal>
@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
     if (o.scenario == "pubsub") run_pubsub(o, r, errors);
     else if (o.scenario == "connections") run_connections(o, r, errors);
     else if (o.scenario == "fill") run_fill(o, r, errors);
-    else run_drain(o, r, errors);
+    else if (o.scenario == "drain") run_drain(o, r, errors);
+    else if (o.scenario == "converge") run_converge(o, r, errors);
+    else run_move(o, r, errors);
   } catch (const bench_error& e) {
     std::cerr << "flock-bench: " << e.what() << "\n";
     return 1;

@@ -14,9 +14,13 @@ Load generator for MQTT brokers (flock, Mosquitto, ...). Scenarios:
   connections  open N idle connections, hold them, report rate and broker memory
   fill         publish N retained messages, or queue K messages in M offline sessions
   drain        reconnect the sessions of `fill --sessions` and count what they get
+  converge     subscribe on --sub-host, probe from --host: time until the route works
+  move         K messages queued for an offline session on --host, resumed on --sub-host
 
 Connection:
   --host HOST (127.0.0.1)  --port PORT (1883)  --username U  --password P
+  --sub-host HOST  --sub-port PORT   where subscribers connect (pubsub subscribers, fill and
+                      drain sessions, converge subscriber, move resume); default --host/--port
   --client-prefix S (bench)   client ids <S>-pub-<n>, <S>-sub-<n>, <S>-conn-<n>, <S>-sess-<n>
   --mqtt-version 4|5 (4)  --threads N (1)  --keepalive S (60)  --connect-timeout S (10)
   --json                  one JSON object on stdout instead of the summary
@@ -41,6 +45,17 @@ fill:
                       <prefix>/q/<m>, then K QoS 1 messages published to each
 drain:
   --sessions M --queued K   resume those sessions, expect K messages each
+converge:
+  --repeat N (200)    fresh topics: subscribe on --sub-host, publish QoS 0 probes on --host
+                      every --probe-interval-ms (1) until one arrives; SUBACK -> first probe
+                      (clients <prefix>-probe-pub on --host, <prefix>-probe-sub on --sub-host)
+  --attempt-timeout S (5)   an attempt without a probe by then counts as failed
+  --duration S (60)   limit for the whole run
+move:
+  --repeat N (20)  --queued K (100)   session <prefix>-move-<run>-<n> subscribes (QoS 1) on
+                      --host and leaves, K QoS 1 messages are published on --host, then it
+                      resumes on --sub-host: time to CONNACK and to the K-th message
+  --attempt-timeout S (5)  --duration S (60)   as for converge
 )";
 }
 
@@ -74,11 +89,14 @@ void check(bool ok, const std::string& message) {
 
 options parse_options(const std::vector<std::string>& args) {
   options o;
+  bool duration_given = false;
   using setter = std::function<void(const std::string&, const std::string&)>;
   std::map<std::string, setter> with_value = {
       {"--scenario", [&](auto&, auto& v) { o.scenario = v; }},
       {"--host", [&](auto&, auto& v) { o.host = v; }},
       {"--port", [&](auto& f, auto& v) { o.port = number<std::uint16_t>(f, v); }},
+      {"--sub-host", [&](auto&, auto& v) { o.sub_host = v; }},
+      {"--sub-port", [&](auto& f, auto& v) { o.sub_port = number<std::uint16_t>(f, v); }},
       {"--username", [&](auto&, auto& v) { o.username = v; }},
       {"--password", [&](auto&, auto& v) { o.password = v; }},
       {"--client-prefix", [&](auto&, auto& v) { o.client_prefix = v; }},
@@ -93,7 +111,7 @@ options parse_options(const std::vector<std::string>& args) {
       {"--payload", [&](auto& f, auto& v) { o.payload = number<std::size_t>(f, v); }},
       {"--rate", [&](auto& f, auto& v) { o.rate = real(f, v); }},
       {"--inflight", [&](auto& f, auto& v) { o.inflight = number<int>(f, v); }},
-      {"--duration", [&](auto& f, auto& v) { o.duration = real(f, v); }},
+      {"--duration", [&](auto& f, auto& v) { o.duration = real(f, v); duration_given = true; }},
       {"--warmup", [&](auto& f, auto& v) { o.warmup = real(f, v); }},
       {"--drain", [&](auto& f, auto& v) { o.drain = real(f, v); }},
       {"--session-expiry", [&](auto& f, auto& v) { o.session_expiry = number<std::uint32_t>(f, v); }},
@@ -106,6 +124,9 @@ options parse_options(const std::vector<std::string>& args) {
       {"--retained", [&](auto& f, auto& v) { o.retained = number<std::uint64_t>(f, v); }},
       {"--sessions", [&](auto& f, auto& v) { o.sessions = number<int>(f, v); }},
       {"--queued", [&](auto& f, auto& v) { o.queued = number<std::uint64_t>(f, v); }},
+      {"--repeat", [&](auto& f, auto& v) { o.repeat = number<int>(f, v); }},
+      {"--probe-interval-ms", [&](auto& f, auto& v) { o.probe_interval_ms = real(f, v); }},
+      {"--attempt-timeout", [&](auto& f, auto& v) { o.attempt_timeout = real(f, v); }},
   };
   std::map<std::string, std::function<void()>> switches = {
       {"--json", [&] { o.json = true; }},
@@ -140,9 +161,11 @@ options parse_options(const std::vector<std::string>& args) {
     w->second(a, *value);
   }
 
-  check(!o.scenario.empty(), "no scenario given (pubsub, connections, fill or drain)");
-  check(o.scenario == "pubsub" || o.scenario == "connections" || o.scenario == "fill" || o.scenario == "drain",
-        "unknown scenario '" + o.scenario + "' (pubsub, connections, fill or drain)");
+  const std::string known = "pubsub, connections, fill, drain, converge or move";
+  check(!o.scenario.empty(), "no scenario given (" + known + ")");
+  check(o.scenario == "pubsub" || o.scenario == "connections" || o.scenario == "fill" || o.scenario == "drain" ||
+            o.scenario == "converge" || o.scenario == "move",
+        "unknown scenario '" + o.scenario + "' (" + known + ")");
   check(o.mqtt_version == 4 || o.mqtt_version == 5, "--mqtt-version must be 4 (3.1.1) or 5");
   check(o.threads >= 1 && o.threads <= 64, "--threads must be 1..64");
   check(o.keepalive >= 0 && o.keepalive <= 65535, "--keepalive must be 0..65535");
@@ -171,6 +194,15 @@ options parse_options(const std::vector<std::string>& args) {
     check(o.sessions == 0 || o.queued > 0, "fill --sessions needs --queued K >= 1");
   }
   if (o.scenario == "drain") check(o.sessions > 0 && o.queued > 0, "drain needs --sessions M --queued K");
+  check(o.repeat >= 0, "--repeat must be >= 0");
+  check(o.probe_interval_ms >= 0.1 && o.probe_interval_ms <= 1000, "--probe-interval-ms must be in [0.1, 1000]");
+  check(o.attempt_timeout > 0 && o.attempt_timeout <= 600, "--attempt-timeout must be in (0, 600] seconds");
+  if (o.scenario == "converge" || o.scenario == "move") {
+    // Both repeat short attempts: the run as a whole gets a minute by default.
+    if (!duration_given) o.duration = 60;
+    if (o.repeat == 0) o.repeat = o.scenario == "converge" ? 200 : 20;
+  }
+  if (o.scenario == "move" && o.queued == 0) o.queued = 100;
   return o;
 }
 

@@ -10,11 +10,15 @@
 namespace flock::bench {
 
 struct options {
-  std::string scenario;  // pubsub, connections, fill, drain
+  std::string scenario;  // pubsub, connections, fill, drain, converge, move
 
   // connection
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
+  // Where subscribers (pubsub, fill/drain sessions, converge, move) connect;
+  // unset = host/port. A cluster is measured by pointing them at another node.
+  std::optional<std::string> sub_host;
+  std::optional<std::uint16_t> sub_port;
   std::optional<std::string> username;
   std::optional<std::string> password;
   std::string client_prefix = "bench";
@@ -33,7 +37,7 @@ struct options {
   std::size_t payload = 64;
   double rate = 0;  // total messages/s; 0 = as fast as possible
   int inflight = 16;
-  double duration = 10;
+  double duration = 10;  // converge and move: the whole run's time limit, 60 unless given
   double warmup = 1;
   double drain = 10;
   bool persistent = false;
@@ -53,6 +57,15 @@ struct options {
   int sessions = 0;
   std::uint64_t queued = 0;
   std::optional<int> fill_qos;  // fill --retained: --qos, default 1
+
+  // converge / move (move also uses --queued, default 100)
+  int repeat = 0;  // attempts; 0 = the scenario's default (converge 200, move 20)
+  double probe_interval_ms = 1;  // converge: one probe publish every this many ms
+  double attempt_timeout = 5;    // seconds one attempt may take before it counts as failed
+
+  const std::string& subscriber_host() const { return sub_host ? *sub_host : host; }
+  std::uint16_t subscriber_port() const { return sub_port ? *sub_port : port; }
+  bool subscribers_elsewhere() const { return subscriber_host() != host || subscriber_port() != port; }
 };
 
 struct usage_error : std::runtime_error {

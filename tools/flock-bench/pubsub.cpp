@@ -34,7 +34,8 @@ constexpr std::size_t qos0_max_backlog = 4 * 1024 * 1024;  // paced QoS 0: skip 
 
 struct run_plan {
   const options* o = nullptr;
-  tcp::endpoint broker;
+  tcp::endpoint broker;      // publishers
+  tcp::endpoint sub_broker;  // subscribers (--sub-host/--sub-port; default the same)
   std::uint32_t run_id = 0;
   std::uint8_t qos = 0;
   std::vector<int> subscribers_on_topic;
@@ -261,7 +262,7 @@ void subscriber::start() {
   // first (it ends the old session), MQTT 5 does it with Clean Start + expiry.
   at = (o.persistent && o.mqtt_version == 4) ? phase::resetting : phase::subscribing;
   c.options().clean_start = true;
-  w.pacer.add([this] { c.connect(w.plan.broker); });
+  w.pacer.add([this] { c.connect(w.plan.sub_broker); });
 }
 
 void subscriber::mark_ready() {
@@ -330,7 +331,7 @@ void subscriber::on_closed(client&, const std::string& error) {
   if (at == phase::resetting && error.empty()) {  // old session gone; now the persistent one
     c.options().clean_start = false;
     at = phase::subscribing;
-    return c.connect(w.plan.broker);
+    return c.connect(w.plan.sub_broker);
   }
   if (!was_ready) {
     at = phase::lost;
@@ -349,7 +350,7 @@ void subscriber::on_closed(client&, const std::string& error) {
     ++reconnects;
     c.options().clean_start = !w.plan.o->persistent;  // persistent: resume the session
     at = phase::subscribing;
-    c.connect(w.plan.broker);
+    c.connect(w.plan.sub_broker);
   });
 }
 
@@ -375,6 +376,12 @@ void add_latency(report& r, const std::string& key, const histogram& h) {
   s.real("mean", h.mean() / 1000.0, "us");
 }
 
+void add_brokers(report& r, const options& o) {
+  r.text_value("broker", o.host + ":" + std::to_string(o.port));
+  if (o.subscribers_elsewhere())
+    r.text_value("subscriber_broker", o.subscriber_host() + ":" + std::to_string(o.subscriber_port()));
+}
+
 void run_pubsub(const options& o, report& out, error_log& errors) {
   auto fds = raise_fd_limit();
   auto needed = static_cast<std::uint64_t>(o.publishers) + static_cast<std::uint64_t>(o.subscribers) + 32;
@@ -385,6 +392,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   run_plan plan;
   plan.o = &o;
   plan.broker = resolve(o.host, o.port);
+  plan.sub_broker = resolve(o.subscriber_host(), o.subscriber_port());
   plan.run_id = new_run_id();
   plan.qos = static_cast<std::uint8_t>(o.qos);
   plan.subscribers_on_topic.assign(static_cast<std::size_t>(o.topics), 0);
@@ -587,7 +595,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   }
 
   out.text_value("scenario", "pubsub");
-  out.text_value("broker", o.host + ":" + std::to_string(o.port));
+  add_brokers(out, o);
   auto& cfg = out.section("config");
   cfg.text_value("mqtt_version", o.mqtt_version == 5 ? "5.0" : "3.1.1");
   cfg.count("qos", static_cast<std::uint64_t>(o.qos));
