@@ -3,6 +3,7 @@
 #include "broker/server/log.hpp"
 #include "cluster/handlers.hpp"
 #include "cluster/node.hpp"
+#include "cluster/forward_codec.hpp"
 #include "cluster/wire_codec.hpp"
 
 namespace flock::cluster {
@@ -101,22 +102,30 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
   std::vector<ports::forwarded_publish> forwards;
   std::vector<wire::Frame> control;
   std::uint64_t last = 0;
-  for (auto& f : frames) {
-    if (!f.has_forward()) {
-      control.push_back(std::move(f));
-      continue;
-    }
-    const auto& fw = f.forward();
-    last = std::max(last, fw.seq());
-    if (!origin_->accept_forward(incarnation_, fw.seq())) continue;  // resent, applied already
-    auto msg = decode_message(fw.message(), t);
-    if (!msg) {
+  auto take = [&](std::uint64_t seq, ports::forwarded_publish p) {
+    last = std::max(last, seq);
+    if (!origin_->accept_forward(incarnation_, seq)) return;  // resent, applied already
+    if (!p.msg) {
       log::warn("cluster: dropped a malformed publish from ", origin_->name);
-      continue;
+      return;
     }
-    ports::forwarded_publish p{std::move(msg), {}};
-    for (const auto& pick : fw.picks()) p.picks.push_back({pick.group(), pick.filter()});
     forwards.push_back(std::move(p));
+  };
+  std::vector<decoded_forward> decoded;
+  for (auto& f : frames) {
+    if (f.has_forwards()) {
+      decoded.clear();
+      if (!decode_forwards(f.forwards().packed(), t, decoded))
+        log::warn("cluster: a garbled batch of publishes from ", origin_->name);
+      for (auto& d : decoded) take(d.seq, std::move(d.publish));
+    } else if (f.has_forward()) {
+      const auto& fw = f.forward();
+      ports::forwarded_publish p{decode_message(fw.message(), t), {}};
+      for (const auto& pick : fw.picks()) p.picks.push_back({pick.group(), pick.filter()});
+      take(fw.seq(), std::move(p));
+    } else {
+      control.push_back(std::move(f));
+    }
   }
   if (!forwards.empty()) {
     node_.host_.deliver_forwarded(origin_->id, std::move(forwards), [link = link_, last] {

@@ -1,5 +1,6 @@
 #include "cluster/peer.hpp"
 
+#include "cluster/forward_codec.hpp"
 #include "cluster/wire_codec.hpp"
 
 namespace flock::cluster {
@@ -71,7 +72,8 @@ void peer::forward(const core::message_ptr& msg, std::vector<ports::shared_pick>
     outgoing o{next_seq_++, msg, std::move(picks), nullptr, {}, bytes};
     // Held for this peer only while a stream can carry the copy: a peer that
     // is not connected now does not delay anybody (it gets the copy later).
-    if (ack && writer_) {
+    // An ack timeout of 0 holds nobody (acknowledged once sent to the outbox).
+    if (ack && writer_ && opts_.ack_timeout.count() > 0) {
       ack->expect();
       o.ack = ack;
     }
@@ -84,9 +86,14 @@ void peer::forward(const core::message_ptr& msg, std::vector<ports::shared_pick>
 
 void peer::pump() {
   wire::Batch batch;
-  std::vector<const outgoing*> encode;
+  struct item {
+    std::uint64_t seq;
+    core::message_ptr msg;
+    std::vector<ports::shared_pick> picks;
+  };
+  std::vector<item> items;
   std::shared_ptr<outbound_link> link;
-  std::deque<outgoing> qos0;  // sent and forgotten (a deque: references stay valid)
+  std::size_t bytes = 0;
   {
     std::lock_guard lock(mutex_);
     if (writing_ || !writer_) return;
@@ -101,36 +108,28 @@ void peer::pump() {
       budget = size >= budget ? 0 : budget - size;
     }
     const auto now = steady_now();
+    // In send order: one publisher's messages stay in order whatever their QoS.
     auto take = [&](std::deque<outgoing>& from) {
       while (!from.empty() && budget > 0) {
         outgoing o = std::move(from.front());
         from.pop_front();
         budget = o.bytes >= budget ? 0 : budget - o.bytes;
+        bytes += o.bytes;
         o.sent_at = now;
-        if (o.msg->qos > 0) {
-          unacked_.push_back(std::move(o));
-          encode.push_back(&unacked_.back());
-        } else {
-          bytes_ -= o.bytes;
-          qos0.push_back(std::move(o));
-          encode.push_back(&qos0.back());
-        }
+        items.push_back({o.seq, o.msg, o.picks});
+        if (o.msg->qos > 0) unacked_.push_back(std::move(o));
+        else bytes_ -= o.bytes;  // QoS 0: sent and forgotten
       }
     };
     take(resend_);
     take(data_);
-    // In send order (one publisher's messages stay in order whatever their
-    // QoS). Encoded under the lock: an ack may pop the entries otherwise.
-    for (const auto* o : encode) {
-      auto* f = batch.add_frames()->mutable_forward();
-      f->set_seq(o->seq);
-      encode_message(*o->msg, now, *f->mutable_message());
-      for (const auto& p : o->picks) {
-        auto* w = f->add_picks();
-        w->set_group(p.group);
-        w->set_filter(p.filter);
-      }
-    }
+  }
+  // Encoded outside the lock: workers keep forwarding meanwhile.
+  if (!items.empty()) {
+    const auto now = steady_now();
+    auto* packed = batch.add_frames()->mutable_forwards()->mutable_packed();
+    packed->reserve(bytes + items.size() * 16);
+    for (const auto& i : items) encode_forward(*packed, i.seq, *i.msg, i.picks, now);
   }
   link->write(std::move(batch));
 }
@@ -144,11 +143,32 @@ void peer::on_written() {
 }
 
 void peer::on_ack(std::uint64_t seq) {
-  std::lock_guard lock(mutex_);
-  while (!unacked_.empty() && unacked_.front().seq <= seq) {
-    confirm(unacked_.front(), false);
-    bytes_ -= unacked_.front().bytes;
-    unacked_.pop_front();
+  std::vector<core::remote_ack::due> due;
+  {
+    std::lock_guard lock(mutex_);
+    while (!unacked_.empty() && unacked_.front().seq <= seq) {
+      auto& o = unacked_.front();
+      if (o.ack) {
+        if (auto d = o.ack->confirm_later(); d.fn) due.push_back(std::move(d));
+        o.ack.reset();
+      }
+      bytes_ -= o.bytes;
+      unacked_.pop_front();
+    }
+  }
+  // One task per worker for every publisher this acknowledgement releases.
+  while (!due.empty()) {
+    auto* ex = due.front().executor;
+    auto w = due.front().worker;
+    std::vector<std::function<void()>> fns;
+    std::erase_if(due, [&](core::remote_ack::due& d) {
+      if (d.executor != ex || d.worker != w) return false;
+      fns.push_back(std::move(d.fn));
+      return true;
+    });
+    ex->post(w, [fns = std::move(fns)] {
+      for (const auto& f : fns) f();
+    });
   }
 }
 

@@ -215,8 +215,8 @@ std::vector<key_spec> make_keys() {
   k.push_back(millis_key("cluster_claim_timeout_ms", "a connect waits this long for peers that do not answer",
                          [](config& c) -> auto& { return c.cluster.claim_timeout; }, 10, 600000));
   k.push_back(millis_key("cluster_ack_timeout_ms",
-                         "a publisher's ack waits this long for a peer to confirm its copy",
-                         [](config& c) -> auto& { return c.cluster.ack_timeout; }, 1, 600000));
+                         "a publisher's ack waits this long for a peer to confirm its copy; 0 = does not wait",
+                         [](config& c) -> auto& { return c.cluster.ack_timeout; }, 0, 600000));
   k.push_back(millis_key("cluster_join_timeout_ms", "start-up waits this long for the seeds before taking clients",
                          [](config& c) -> auto& { return c.cluster.join_timeout; }, 0, 600000));
   k.push_back(millis_key("cluster_drain_timeout_ms",

@@ -32,6 +32,21 @@ class remote_ack {
     }
     if (fn) ex->post(w, std::move(fn));
   }
+  // Like confirm(), but hands the callback (if this was the last peer) to
+  // the caller, who posts many at once: one post per worker for a whole
+  // acknowledgement frame instead of one per message.
+  struct due {
+    std::function<void()> fn;
+    ports::executor* executor = nullptr;
+    ports::worker_id worker = 0;
+  };
+  due confirm_later() {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return {};
+    std::lock_guard lock(mutex_);
+    due d{std::move(fn_), executor_, worker_};
+    fn_ = nullptr;
+    return d;
+  }
   bool done() const { return pending_.load(std::memory_order_acquire) == 0; }
   // Runs fn on worker w once every expected peer confirmed (posted at once if
   // they all did already). At most one callback.

@@ -22,6 +22,7 @@ bench="$root/build/bin/flock-bench"
 duration=5
 out=""
 only=""
+cluster_args=""  # extra flockd flags for the cluster nodes, e.g. "--cluster-ack-timeout-ms 0"
 budget=280
 
 while [[ $# -gt 0 ]]; do
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --cluster-args) cluster_args="$2"; shift 2 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -82,6 +84,8 @@ start_node() {
   local name="$1" port="$2" cluster=()
   if [[ $# -gt 2 ]]; then
     cluster=(--node-name "$name" --cluster-listen "127.0.0.1:$3" --seeds "$4")
+    # shellcheck disable=SC2206  # word splitting of the extra flags is meant
+    cluster+=($cluster_args)
   fi
   mkdir -p "$work/data/$name"
   ( ulimit -n 20000 2>/dev/null || true

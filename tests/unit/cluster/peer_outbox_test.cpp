@@ -1,5 +1,7 @@
 #include "cluster/peer.hpp"
 
+#include "cluster/forward_codec.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace flock;
@@ -21,10 +23,16 @@ core::message_ptr msg(std::uint8_t qos, std::string payload = "x") {
   return m;
 }
 
+std::vector<cluster::decoded_forward> forwards(const wire::Batch& b) {
+  std::vector<cluster::decoded_forward> out;
+  for (const auto& f : b.frames())
+    if (f.has_forwards()) EXPECT_TRUE(cluster::decode_forwards(f.forwards().packed(), {}, out));
+  return out;
+}
+
 std::vector<std::uint64_t> seqs(const wire::Batch& b) {
   std::vector<std::uint64_t> out;
-  for (const auto& f : b.frames())
-    if (f.has_forward()) out.push_back(f.forward().seq());
+  for (const auto& f : forwards(b)) out.push_back(f.seq);
   return out;
 }
 
@@ -83,7 +91,7 @@ TEST_F(outbox, a_broken_stream_releases_publishers_and_resends_what_was_not_appl
   p->connected(again, 1);
   ASSERT_EQ(again->writes.size(), 1u);
   EXPECT_EQ(seqs(again->writes[0]), std::vector<std::uint64_t>{2});
-  EXPECT_EQ(again->writes[0].frames(0).forward().message().payload(), "two");
+  EXPECT_EQ(forwards(again->writes[0]).at(0).publish.msg->payload, "two");
 }
 
 TEST_F(outbox, a_full_outbox_refuses_new_copies_without_holding_the_publisher) {
@@ -136,4 +144,16 @@ TEST_F(outbox, duplicates_from_a_resend_are_recognised_per_incarnation) {
   EXPECT_EQ(p->applied_seq(10), 2u);
   EXPECT_TRUE(p->accept_forward(11, 1));  // restarted: a new sequence
   EXPECT_EQ(p->applied_seq(10), 0u);
+}
+
+TEST_F(outbox, an_ack_timeout_of_zero_holds_no_publisher) {
+  opts.ack_timeout = std::chrono::milliseconds(0);
+  p = std::make_unique<cluster::peer>(0, "b", opts);
+  p->connected(link, 0);
+  auto ack = std::make_shared<core::remote_ack>();
+  p->forward(msg(1), {}, ack);
+  EXPECT_TRUE(ack->done());
+  EXPECT_EQ(p->outbox_size(), 1u);  // still kept until the peer has it, and resent if need be
+  p->on_ack(1);
+  EXPECT_EQ(p->outbox_size(), 0u);
 }
