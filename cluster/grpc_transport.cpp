@@ -79,6 +79,10 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     }
     handle_->attach(this);
     stub.async()->Link(&ctx_, this);
+    // Writes are started from other threads (workers, the node's thread),
+    // not only from reactions: the hold keeps the call alive until we know
+    // no write can start any more (gRPC destroys the call before OnDone).
+    AddHold();
     StartRead(&in_);
     StartCall();
   }
@@ -87,13 +91,23 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   // waits (merged with any other waiting one) until OnWriteDone.
   void write(wire::Batch batch) {
     std::lock_guard lock(mutex_);
+    if (ended_) return;
     for (auto& f : *batch.mutable_frames()) *pending_.add_frames() = std::move(f);
     if (!writing_) start_write();
   }
   void cancel() { ctx_.TryCancel(); }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
+    if (!ok) {
+      // The stream is over (the peer closed it, it broke, or we cancelled):
+      // no write starts from now on, and the call may finish.
+      {
+        std::lock_guard lock(mutex_);
+        ended_ = true;
+      }
+      RemoveHold();
+      return;
+    }
     events_->on_response(std::move(in_));
     in_.Clear();
     StartRead(&in_);
@@ -102,8 +116,8 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     {
       std::lock_guard lock(mutex_);
       writing_ = false;
-      if (!ok) return;  // OnDone follows
-      if (pending_.frames_size() > 0) start_write();
+      if (!ok) return;  // the read fails too, and OnDone follows
+      if (pending_.frames_size() > 0 && !ended_) start_write();
     }
     events_->on_written();
   }
@@ -136,6 +150,7 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   wire::Batch out_;
   wire::Batch pending_;
   bool writing_ = false;
+  bool ended_ = false;
 };
 
 void client_handle::write(wire::Batch batch) {

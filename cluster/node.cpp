@@ -291,7 +291,6 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
   streams_opened_.fetch_add(1, std::memory_order_relaxed);
   p.backoff = std::chrono::milliseconds(100);
   p.heard(now());
-  p.left = false;
   for (const auto& m : reply.members()) learn(m);
   p.connected(link, reply.applied_seq());
   send_state(p, reply.retained_digest() != host_.retained_digest());
@@ -328,6 +327,7 @@ void node::send_state(peer& p, bool retained) {
 }
 
 void node::send_route_snapshot(peer& p) {
+  if (stopping_) return;  // after our Leave, nothing more
   std::lock_guard lock(routes_mutex_);
   std::vector<wire::Frame> frames;
   wire::RouteSnapshot* chunk = nullptr;

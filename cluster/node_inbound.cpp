@@ -184,9 +184,18 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
         if (!p.link) p.next_dial = {};  // dial back now
         break;
       }
-      case wire::Frame::kHeartbeat: on_heartbeat(p, f.heartbeat(), link); break;
-      case wire::Frame::kRouteSnapshot: on_route_snapshot(p, f.route_snapshot(), link); break;
-      case wire::Frame::kRouteDelta: on_route_delta(p, f.route_delta(), link); break;
+      // After its Leave a node says nothing more until a new hello: a late
+      // route frame (an answer to an earlier resync request) must not bring
+      // its routes back.
+      case wire::Frame::kHeartbeat:
+        if (!p.left) on_heartbeat(p, f.heartbeat(), link);
+        break;
+      case wire::Frame::kRouteSnapshot:
+        if (!p.left) on_route_snapshot(p, f.route_snapshot(), link);
+        break;
+      case wire::Frame::kRouteDelta:
+        if (!p.left) on_route_delta(p, f.route_delta(), link);
+        break;
       case wire::Frame::kRetained: {
         auto msg = decode_message(f.retained().message(), now());
         if (msg) host_.merge_retained(std::move(msg));

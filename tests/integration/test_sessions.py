@@ -63,7 +63,12 @@ def test_offline_queue_is_bounded(broker, version):
     sub = broker.client(version)
     assert sub.connect("bound", **persistent(version)).session_present is True
     got = drain_publishes(sub, quiet=1.0)
-    assert 1 <= len(got) <= 3, "max_queued_messages=3 but %d delivered" % len(got)
+    # A first publish may still have reached the old connection while its
+    # DISCONNECT was on the way: that one is in flight, not queued, and comes
+    # again with DUP. The queue itself holds at most 3.
+    queued = [p for p in got if not p.dup]
+    assert 1 <= len(queued) <= 3, "max_queued_messages=3 but %d queued ones delivered" % len(queued)
+    assert len(got) - len(queued) <= 1
     payloads = [int(p.payload) for p in got]
     assert payloads == sorted(payloads)
 

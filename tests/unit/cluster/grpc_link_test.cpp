@@ -70,3 +70,19 @@ TEST(grpc_link, a_port_in_use_is_a_clear_start_up_error) {
   EXPECT_THROW(b.start(), std::runtime_error);
   a.stop();
 }
+
+TEST(grpc_link, a_node_finds_its_peers_through_a_dns_name) {
+  flock::testing::fake_host ha, hb;
+  cluster::node a(options_for("a", {}), ha, cluster::make_grpc_transport());
+  a.start();
+  // What a Kubernetes headless Service gives: a name resolving to the peers.
+  // "localhost" resolves to 127.0.0.1 (where a listens) and maybe ::1.
+  auto o = options_for("b", {});
+  o.dns = "localhost:" + std::to_string(a.bound_port());
+  o.dns_interval = 200ms;
+  cluster::node b(o, hb, cluster::make_grpc_transport());
+  b.start();
+  EXPECT_TRUE(ha.wait([&] { return a.status().peers_up == 1 && b.status().peers_up == 1; }, 5s));
+  b.stop();
+  a.stop();
+}
