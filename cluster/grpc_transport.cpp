@@ -46,24 +46,37 @@ struct stream_registry {
   }
 };
 
-// --- client side ---
-
-class client_stream;
-
-// What the cluster holds: stays valid after the stream is gone.
-class client_handle final : public outbound_link {
+// What the cluster holds of a stream: stays valid after the stream is gone
+// (the reactor detaches it in OnDone, before deleting itself).
+template <class Stream, class Link>
+class stream_handle : public Link {
  public:
-  void write(wire::Batch batch) override;
-  void close() override;
+  void attach(Stream* s) { stream_ = s; }
   void detach() {
     std::lock_guard lock(mutex_);
     stream_ = nullptr;
   }
-  void attach(client_stream* s) { stream_ = s; }
+
+ protected:
+  template <class F>
+  void with_stream(F&& fn) {
+    std::lock_guard lock(mutex_);
+    if (stream_) fn(*stream_);
+  }
 
  private:
   std::recursive_mutex mutex_;  // gRPC may run a reaction inline; the cluster may write from it
-  client_stream* stream_ = nullptr;
+  Stream* stream_ = nullptr;
+};
+
+// --- client side ---
+
+class client_stream;
+
+class client_handle final : public stream_handle<client_stream, outbound_link> {
+ public:
+  void write(wire::Batch batch) override;
+  void close() override;
 };
 
 class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Batch> {
@@ -154,32 +167,21 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
 };
 
 void client_handle::write(wire::Batch batch) {
-  std::lock_guard lock(mutex_);
-  if (stream_) stream_->write(std::move(batch));
+  with_stream([&](client_stream& s) { s.write(std::move(batch)); });
 }
 
 void client_handle::close() {
-  std::lock_guard lock(mutex_);
-  if (stream_) stream_->cancel();
+  with_stream([](client_stream& s) { s.cancel(); });
 }
 
 // --- server side ---
 
 class server_stream;
 
-class server_handle final : public inbound_link {
+class server_handle final : public stream_handle<server_stream, inbound_link> {
  public:
   void respond(wire::Batch batch) override;
   void close() override;
-  void detach() {
-    std::lock_guard lock(mutex_);
-    stream_ = nullptr;
-  }
-  void attach(server_stream* s) { stream_ = s; }
-
- private:
-  std::recursive_mutex mutex_;
-  server_stream* stream_ = nullptr;
 };
 
 class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Batch> {
@@ -255,13 +257,11 @@ class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Ba
 };
 
 void server_handle::respond(wire::Batch batch) {
-  std::lock_guard lock(mutex_);
-  if (stream_) stream_->respond(std::move(batch));
+  with_stream([&](server_stream& s) { s.respond(std::move(batch)); });
 }
 
 void server_handle::close() {
-  std::lock_guard lock(mutex_);
-  if (stream_) stream_->close();
+  with_stream([](server_stream& s) { s.close(); });
 }
 
 class service final : public wire::Cluster::CallbackService {
