@@ -55,12 +55,12 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
     drop_queued(d);
     return;
   }
-  if (moving_) {
+  if (moving()) {
     // The session is on its way to another node: so is this message. Our
     // stored copy goes; the new node stores its own.
     delivery copy = d;
     copy.stored = false;
-    moving_->cluster->deliver_to_moved(moving_->to, client_id_, std::move(copy));
+    travel_->moving->cluster->deliver_to_moved(travel_->moving->to, client_id_, std::move(copy));
     drop_queued(d);
     return;
   }
@@ -292,15 +292,17 @@ void session::restore(const ports::restored_session& r, ports::time_point now) {
 // --- cluster: sessions that travel between nodes ---
 
 std::optional<session::parked_requester> session::park(parked_requester r) {
-  auto old = std::move(parked_);
-  parked_ = std::move(r);
+  auto& t = travel();
+  auto old = std::move(t.parked);
+  t.parked = std::move(r);
   return old;
 }
 
 std::optional<session::parked_requester> session::transfer_done() {
-  awaiting_transfer_ = false;
-  auto p = std::move(parked_);
-  parked_.reset();
+  if (!travel_) return std::nullopt;
+  travel_->awaiting_transfer = false;
+  auto p = std::move(travel_->parked);
+  travel_->parked.reset();
   return p;
 }
 
@@ -369,7 +371,7 @@ ports::moved_session session::start_moving(ports::peer_id to, ports::cluster* cl
   m.incoming_qos2.assign(incoming_qos2_.begin(), incoming_qos2_.end());
   // Resumed elsewhere before the will delay ran out: no will (MQTT 5 3.1.3.2.2).
   will_.reset();
-  moving_ = moving_state{to, cluster};
+  travel().moving = moving_state{to, cluster};
   return m;
 }
 

@@ -62,8 +62,8 @@ class session {
   // Created by a connect while the cluster is asked for the client's
   // session: the connection waits (parked) until the answer is in. A newer
   // connect takes the place of the parked one, which is refused.
-  bool awaiting_transfer() const { return awaiting_transfer_; }
-  void await_transfer() { awaiting_transfer_ = true; }
+  bool awaiting_transfer() const { return travel_ && travel_->awaiting_transfer; }
+  void await_transfer() { travel().awaiting_transfer = true; }
   struct parked_requester {
     std::weak_ptr<session_requester> requester;
     ports::worker_id worker = 0;
@@ -80,9 +80,11 @@ class session {
   // Handed to `to`: deliveries follow the session there until the move is
   // finished (dropped here) or declined (it stays).
   ports::moved_session start_moving(ports::peer_id to, ports::cluster* cluster);
-  void stop_moving() { moving_.reset(); }
-  bool moving() const { return moving_.has_value(); }
-  ports::peer_id moving_to() const { return moving_ ? moving_->to : 0; }
+  void stop_moving() {
+    if (travel_) travel_->moving.reset();
+  }
+  bool moving() const { return travel_ && travel_->moving; }
+  ports::peer_id moving_to() const { return moving() ? travel_->moving->to : 0; }
 
   // Attaches a connection and resends in-flight messages (DUP) and PUBRELs,
   // then drains the queue. Clears the delayed will (resumed in time).
@@ -160,13 +162,22 @@ class session {
 
   bool ended_ = false;
   stamp claimed_;
-  bool awaiting_transfer_ = false;
-  std::optional<parked_requester> parked_;
+  // What a session between nodes needs, allocated only for those: most
+  // sessions never travel, and every byte here is per connection.
   struct moving_state {
     ports::peer_id to = 0;
     ports::cluster* cluster = nullptr;
   };
-  std::optional<moving_state> moving_;
+  struct travel_state {
+    bool awaiting_transfer = false;
+    std::optional<parked_requester> parked;
+    std::optional<moving_state> moving;
+  };
+  travel_state& travel() {
+    if (!travel_) travel_ = std::make_unique<travel_state>();
+    return *travel_;
+  }
+  std::unique_ptr<travel_state> travel_;
   session_sink* sink_ = nullptr;
   std::deque<delivery> queue_;
   // In send order; the map is small (bounded by the in-flight window).
