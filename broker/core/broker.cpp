@@ -58,11 +58,10 @@ void broker::impl::on_tick(ports::worker_id w) {
   if (w == 0) {
     {
       std::unique_lock lock(retained_mutex);
-      if (retained.erase_expired(now) > 0 && cluster) {
-        // Expiry runs on each node's own clock: recount what is left.
-        retained_digest = 0;
-        retained.for_each([&](const message_ptr& m) { retained_digest ^= retained_digest_part(m->topic, m->written); });
-      }
+      // Expiry runs on each node's own clock: what expires leaves the digest.
+      retained.erase_expired(now, [&](const message_ptr& m) {
+        if (cluster) retained_digest ^= retained_digest_part(m->topic, m->written);
+      });
       clears.expire(now);
     }
     if (config.sys_interval.count() > 0 && (last_sys == ports::time_point{} || now - last_sys >= config.sys_interval)) {

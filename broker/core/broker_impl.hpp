@@ -60,7 +60,8 @@ struct broker::impl {
   // another worker). Expiry 0 with clean_start=false still resumes.
   void open_session(const std::string& client_id, bool clean_start, std::weak_ptr<session_requester> requester);
   // Gives `s` to the connection waiting on worker `w` (on s's owner).
-  void hand_over(const std::shared_ptr<session>& s, ports::worker_id w, std::weak_ptr<session_requester> requester);
+  void hand_over(const std::shared_ptr<session>& s, ports::worker_id w, std::weak_ptr<session_requester> requester,
+                 bool session_present = true);
   // The cluster answered a claim for `s` (a session waiting for its state
   // from another node); on s's owner.
   void finish_claim(const std::shared_ptr<session>& s, ports::claim_result r);

@@ -31,8 +31,7 @@ class host_impl final : public ports::cluster_host {
         auto r = b_.route(f.msg, ops, &f.picks);
         last = std::max(last, r.ticket);
       }
-      if (last != 0) b_.persistence.store()->when_durable(last, b_.current(), std::move(durable));
-      else durable();
+      b_.persistence.when_durable(last, b_.current(), std::move(durable));
     });
   }
 
@@ -40,14 +39,9 @@ class host_impl final : public ports::cluster_host {
     auto s = find(client_id);
     if (!s) return;
     post_to_owner(s, [this, md = std::move(md)](const std::shared_ptr<session>& s) mutable {
-      delivery d{md.msg, md.qos, md.retain, std::move(md.subscription_ids), false};
-      if (md.msg && md.qos > 0 && s->stores_messages()) {
-        md.msg->id = b_.new_id();
-        md.msg->refs.value.store(1, std::memory_order_relaxed);
-        ports::store_op ops[] = {ports::message_put{md.msg}, ports::queued_put{s->id(), md.msg->id, journal::meta_of(d)}};
-        b_.persistence.append(ops);
-        d.stored = true;
-      }
+      std::vector<ports::store_op> ops;
+      delivery d = s->adopt(md, true, ops, [this] { return b_.new_id(); });
+      b_.persistence.append(ops);
       s->deliver(std::move(d), b_.now(), b_.my_stats());
     });
   }
@@ -190,14 +184,6 @@ class host_impl final : public ports::cluster_host {
 
   hybrid_clock& clock() override { return b_.hlc; }
 
-  std::vector<std::string> session_ids() override {
-    std::vector<std::string> ids;
-    std::lock_guard lock(b_.directory_mutex);
-    ids.reserve(b_.directory.size());
-    for (const auto& [id, s] : b_.directory) ids.push_back(id);
-    return ids;
-  }
-
   void hand_off(ports::peer_id to, const std::string& client_id,
                 std::function<void(std::optional<ports::moved_session>)> reply) override {
     auto s = find(client_id);
@@ -244,8 +230,7 @@ class host_impl final : public ports::cluster_host {
       b_.watch(s);
       // Older copies elsewhere end; a newer one elsewhere ends this one.
       if (b_.cluster) b_.cluster->announce(s->client_id(), claim);
-      if (last != 0) b_.persistence.store()->when_durable(last, b_.current(), [done = std::move(done)] { done(true); });
-      else done(true);
+      b_.persistence.when_durable(last, b_.current(), [done = std::move(done)] { done(true); });
     });
   }
 

@@ -7,6 +7,7 @@
 // sessions it was routed to; each stored delivery (queued or in flight) holds
 // one reference, and whoever drops the last one deletes the stored copy.
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "broker/core/delivery.hpp"
@@ -26,6 +27,13 @@ class journal {
   ports::store* store() const { return store_; }
 
   ticket append(std::span<ports::store_op> ops) { return (store_ && !ops.empty()) ? store_->append(ops) : 0; }
+
+  // Runs fn on worker w once group t is durable; at once, here, when there
+  // is nothing to wait for (t == 0).
+  void when_durable(ticket t, ports::worker_id w, std::function<void()> fn) {
+    if (t == 0) fn();
+    else store_->when_durable(t, w, std::move(fn));
+  }
   ticket append(ports::store_op op) { return store_ ? store_->append(std::span<ports::store_op>(&op, 1)) : 0; }
 
   // Drops one reference to a stored message; the last one adds its delete to `ops`.

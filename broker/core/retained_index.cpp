@@ -166,14 +166,15 @@ void retained_index::for_each_impl(callback cb, void* ctx) const {
   for (const auto& [topic, n] : by_topic_) cb(ctx, n->msg);
 }
 
-std::size_t retained_index::erase_expired(ports::time_point now) {
-  std::size_t erased = 0;
+std::size_t retained_index::erase_expired(ports::time_point now, const std::function<void(const message_ptr&)>& erased) {
+  std::size_t count = 0;
   while (!expiries_.empty() && expiries_.begin()->first <= now) {
     message_ptr victim = expiries_.begin()->second->msg;  // keeps the topic alive
+    if (erased) erased(victim);
     erase(victim->topic);  // also drops the expiries_ entry
-    ++erased;
+    ++count;
   }
-  return erased;
+  return count;
 }
 
 std::optional<ports::time_point> retained_index::next_expiry() const {

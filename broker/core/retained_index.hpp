@@ -4,6 +4,7 @@
 // can match, even with millions of retained topics; a hash map from the full
 // topic to its trie node makes a filter without wildcards one lookup.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -55,7 +56,8 @@ class retained_index {
   std::size_t size() const { return by_topic_.size(); }
 
   // Removes every message whose expires_at <= now; returns how many.
-  std::size_t erase_expired(ports::time_point now);
+  // `erased` (if set) sees each one first.
+  std::size_t erase_expired(ports::time_point now, const std::function<void(const message_ptr&)>& erased = {});
 
   // The earliest expires_at among retained messages, to schedule the next sweep.
   std::optional<ports::time_point> next_expiry() const;

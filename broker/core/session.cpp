@@ -315,25 +315,12 @@ void session::absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
     stores_messages_.store(true, std::memory_order_release);
     ops.push_back(record(false));
   }
-  // A moved message is this node's own copy: it gets a store id here when a
-  // persistent session needs it on disk.
-  auto adopt = [&](ports::moved_delivery& md, bool queued) {
-    delivery d{md.msg, md.qos, md.retain, std::move(md.subscription_ids), false};
-    if (persistent && md.msg && md.qos > 0) {
-      md.msg->id = new_id();
-      md.msg->refs.value.store(1, std::memory_order_relaxed);
-      ops.push_back(ports::message_put{md.msg});
-      if (queued) ops.push_back(ports::queued_put{id_, md.msg->id, journal::meta_of(d)});
-      d.stored = true;
-    }
-    return d;
-  };
   std::deque<delivery> arrived = std::move(queue_);  // delivered here while the session travelled
   queue_.clear();
-  for (auto& md : m.queue) queue_.push_back(adopt(md, true));
+  for (auto& md : m.queue) queue_.push_back(adopt(md, true, ops, new_id));
   for (auto& d : arrived) queue_.push_back(std::move(d));
   for (auto& f : m.inflight) {
-    delivery d = adopt(f.d, false);
+    delivery d = adopt(f.d, false, ops, new_id);
     inflight_message im{f.packet_id, f.state, std::move(d), 0};
     if (im.d.stored) {
       im.message_id = im.d.msg->id;
@@ -351,6 +338,19 @@ void session::absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
     incoming_qos2_.insert(id);
     if (persistent) ops.push_back(ports::incoming_put{id_, id});
   }
+}
+
+delivery session::adopt(ports::moved_delivery& md, bool queued, std::vector<ports::store_op>& ops,
+                        const std::function<std::uint64_t()>& new_id) {
+  delivery d{md.msg, md.qos, md.retain, std::move(md.subscription_ids), false};
+  if (stores_messages() && md.msg && md.qos > 0) {
+    md.msg->id = new_id();
+    md.msg->refs.value.store(1, std::memory_order_relaxed);
+    ops.push_back(ports::message_put{md.msg});
+    if (queued) ops.push_back(ports::queued_put{id_, md.msg->id, journal::meta_of(d)});
+    d.stored = true;
+  }
+  return d;
 }
 
 ports::moved_session session::start_moving(ports::peer_id to, ports::cluster* cluster) {

@@ -77,6 +77,11 @@ class session {
   // Returns the store ops that make it durable here.
   void absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
               const std::function<std::uint64_t()>& new_id);
+  // A message that came from another node for this session, as this node's
+  // own copy: a QoS 1/2 one gets a store id and its records in `ops` when
+  // the session stores messages (a queued record unless `queued` is false).
+  delivery adopt(ports::moved_delivery& md, bool queued, std::vector<ports::store_op>& ops,
+                 const std::function<std::uint64_t()>& new_id);
   // Handed to `to`: deliveries follow the session there until the move is
   // finished (dropped here) or declined (it stays).
   ports::moved_session start_moving(ports::peer_id to, ports::cluster* cluster);

@@ -35,19 +35,13 @@ void broker::impl::finish_claim(const std::shared_ptr<session>& s, ports::claim_
     auto installed = [this, from = r.from, id = s->client_id(), claim] {
       cluster->session_installed(from, id, claim);
     };
-    if (last != 0) persistence.store()->when_durable(last, current(), std::move(installed));
-    else installed();
+    persistence.when_durable(last, current(), std::move(installed));
   }
   if (!parked) {
     on_session_detached(s, std::nullopt, 0);  // the connection left while we asked
     return;
   }
-  s->set_owner(parked->worker);
-  executor.post(parked->worker, [this, s, present, requester = parked->requester] {
-    if (s->owner() != current() || s->ended()) return;
-    if (auto q = requester.lock()) q->on_session_ready(s, present);
-    else on_session_detached(s, std::nullopt, 0);
-  });
+  hand_over(s, parked->worker, parked->requester, present);
 }
 
 }  // namespace flock::core

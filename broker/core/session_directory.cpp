@@ -92,12 +92,12 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
 }
 
 void broker::impl::hand_over(const std::shared_ptr<session>& s, ports::worker_id w,
-                             std::weak_ptr<session_requester> requester) {
+                             std::weak_ptr<session_requester> requester, bool session_present) {
   s->set_owner(w);
-  executor.post(w, [this, s, requester] {
+  executor.post(w, [this, s, requester, session_present] {
     if (s->owner() != current() || s->ended()) return;
     if (auto r = requester.lock()) {
-      r->on_session_ready(s, true);
+      r->on_session_ready(s, session_present);
     } else {
       // The new connection went away before it got its session: it is
       // simply offline now, on this worker.

@@ -193,9 +193,7 @@ class cluster_host {
   // A peer is gone (failure timeout): sessions moving to it stay here.
   virtual void peer_down(peer_id peer) = 0;
 
-  // --- handing sessions over at shutdown (drain) ---
-  // Every client id with a session here.
-  virtual std::vector<std::string> session_ids() = 0;
+  // --- handing sessions over at shutdown (drain; local_sessions lists them) ---
   // Starts moving `client_id`'s session to `to` (as for a claim, but asked
   // by this node); reply runs once, on any thread, with nothing when there
   // is no persistent session to hand over.

@@ -130,12 +130,6 @@ class fake_host final : public ports::cluster_host {
     std::erase_if(routes, [&](const auto& e) { return e.first.first == peer; });
   }
   core::hybrid_clock& clock() override { return clock_; }
-  std::vector<std::string> session_ids() override {
-    std::lock_guard lock(mutex);
-    std::vector<std::string> ids;
-    for (auto& [id, s] : sessions) ids.push_back(id);
-    return ids;
-  }
   void hand_off(ports::peer_id, const std::string& client_id,
                 std::function<void(std::optional<ports::moved_session>)> reply) override {
     ports::moved_session m;

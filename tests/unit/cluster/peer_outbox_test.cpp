@@ -25,8 +25,11 @@ core::message_ptr msg(std::uint8_t qos, std::string payload = "x") {
 
 std::vector<cluster::decoded_forward> forwards(const wire::Batch& b) {
   std::vector<cluster::decoded_forward> out;
-  for (const auto& f : b.frames())
-    if (f.has_forwards()) EXPECT_TRUE(cluster::decode_forwards(f.forwards().packed(), {}, out));
+  for (const auto& f : b.frames()) {
+    if (f.has_forwards()) {
+      EXPECT_TRUE(cluster::decode_forwards(f.forwards().packed(), {}, out));
+    }
+  }
   return out;
 }
 
