@@ -69,6 +69,27 @@ class stream_handle : public Link {
   Stream* stream_ = nullptr;
 };
 
+// gRPC allows one write in flight per stream: batches written meanwhile
+// wait here, merged into one. Guarded by its stream's mutex.
+struct write_queue {
+  wire::Batch out;  // in flight; gRPC reads it until OnWriteDone
+  wire::Batch pending;
+  bool writing = false;
+
+  void add(wire::Batch& batch) {
+    for (auto& f : *batch.mutable_frames()) *pending.add_frames() = std::move(f);
+  }
+  // The batch to start writing now, or null (one is in flight, or none waits).
+  wire::Batch* next() {
+    if (writing || pending.frames_size() == 0) return nullptr;
+    writing = true;
+    out = std::move(pending);
+    pending.Clear();
+    return &out;
+  }
+  void written() { writing = false; }
+};
+
 // --- client side ---
 
 class client_stream;
@@ -100,13 +121,11 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     StartCall();
   }
 
-  // gRPC allows one write in flight per stream: a batch written meanwhile
-  // waits (merged with any other waiting one) until OnWriteDone.
   void write(wire::Batch batch) {
     std::lock_guard lock(mutex_);
     if (ended_) return;
-    for (auto& f : *batch.mutable_frames()) *pending_.add_frames() = std::move(f);
-    if (!writing_) start_write();
+    writes_.add(batch);
+    if (auto* b = writes_.next()) StartWrite(b);
   }
   void cancel() { ctx_.TryCancel(); }
 
@@ -128,9 +147,10 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   void OnWriteDone(bool ok) override {
     {
       std::lock_guard lock(mutex_);
-      writing_ = false;
+      writes_.written();
       if (!ok) return;  // the read fails too, and OnDone follows
-      if (pending_.frames_size() > 0 && !ended_) start_write();
+      if (!ended_)
+        if (auto* b = writes_.next()) StartWrite(b);
     }
     events_->on_written();
   }
@@ -147,22 +167,13 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   }
 
  private:
-  void start_write() {
-    writing_ = true;
-    out_ = std::move(pending_);
-    pending_.Clear();
-    StartWrite(&out_);
-  }
-
   stream_registry& registry_;
   grpc::ClientContext ctx_;
   std::shared_ptr<outbound_events> events_;
   std::shared_ptr<client_handle> handle_;
   std::mutex mutex_;
   wire::Batch in_;
-  wire::Batch out_;
-  wire::Batch pending_;
-  bool writing_ = false;
+  write_queue writes_;
   bool ended_ = false;
 };
 
@@ -198,13 +209,13 @@ class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Ba
   void respond(wire::Batch batch) {
     std::lock_guard lock(mutex_);
     if (finished_ || closing_) return;
-    for (auto& f : *batch.mutable_frames()) *pending_.add_frames() = std::move(f);
-    if (!writing_) start_write();
+    writes_.add(batch);
+    if (auto* b = writes_.next()) StartWrite(b);
   }
   void close() {
     std::lock_guard lock(mutex_);
     closing_ = true;
-    if (!writing_) finish();
+    if (!writes_.writing) finish();
   }
 
   void OnReadDone(bool ok) override {
@@ -218,9 +229,9 @@ class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Ba
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mutex_);
-    writing_ = false;
+    writes_.written();
     if (!ok || closing_) return finish();
-    if (pending_.frames_size() > 0) start_write();
+    if (auto* b = writes_.next()) StartWrite(b);
   }
   void OnCancel() override { close(); }
   void OnDone() override {
@@ -232,12 +243,6 @@ class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Ba
   }
 
  private:
-  void start_write() {
-    writing_ = true;
-    out_ = std::move(pending_);
-    pending_.Clear();
-    StartWrite(&out_);
-  }
   void finish() {
     if (finished_) return;
     finished_ = true;
@@ -249,9 +254,7 @@ class server_stream final : public grpc::ServerBidiReactor<wire::Batch, wire::Ba
   std::shared_ptr<inbound_events> events_;
   std::mutex mutex_;
   wire::Batch in_;
-  wire::Batch out_;
-  wire::Batch pending_;
-  bool writing_ = false;
+  write_queue writes_;
   bool closing_ = false;
   bool finished_ = false;
 };

@@ -186,34 +186,31 @@ void node::tick() {
   arm_tick();
 }
 
-void node::dial(peer& p) {
-  auto handler = std::make_shared<outbound_handler>(*this, &p, std::string());
-  auto link = transport_->dial(p.address, handler);
-  handler->link = link;
-  p.link = link;
-  p.handshaken = false;
-  p.dial_started = now();
-  wire::Batch hello;
-  auto* h = hello.add_frames()->mutable_hello();
-  h->set_protocol(1);
-  fill_self(*h->mutable_from());
-  fill_members(*h->mutable_members());
-  h->set_retained_digest(host_.retained_digest());
-  link->write(std::move(hello));
-}
-
-void node::probe(const std::string& address) {
-  auto handler = std::make_shared<outbound_handler>(*this, nullptr, address);
+std::shared_ptr<outbound_link> node::open_stream(const std::string& address, peer* p) {
+  auto handler = std::make_shared<outbound_handler>(*this, p, p ? std::string() : address);
   auto link = transport_->dial(address, handler);
   handler->link = link;
-  probing_[address] = {link, now()};
+  // The first frame says who we are; a probe only asks who is there.
   wire::Batch hello;
   auto* h = hello.add_frames()->mutable_hello();
   h->set_protocol(1);
-  h->set_probe(true);
+  h->set_probe(p == nullptr);
   fill_self(*h->mutable_from());
+  if (p) {
+    fill_members(*h->mutable_members());
+    h->set_retained_digest(host_.retained_digest());
+  }
   link->write(std::move(hello));
+  return link;
 }
+
+void node::dial(peer& p) {
+  p.link = open_stream(p.address, &p);
+  p.handshaken = false;
+  p.dial_started = now();
+}
+
+void node::probe(const std::string& address) { probing_[address] = {open_stream(address, nullptr), now()}; }
 
 void node::resolve_dns() {
   auto colon = opts_.dns.rfind(':');

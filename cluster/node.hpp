@@ -87,8 +87,11 @@ class node final : public ports::cluster {
   void wait_joined(std::chrono::milliseconds timeout);
   void tick();
   void arm_tick();
+  // A stream to `address` with our hello written: p's stream, or a probe (p null).
+  std::shared_ptr<outbound_link> open_stream(const std::string& address, peer* p);
   void dial(peer& p);
   void probe(const std::string& address);
+  wire::Batch hello_reply(std::uint64_t applied_seq);
   void resolve_dns();
   void learn(const wire::Member& m);
   void fill_self(wire::Member& m) const;

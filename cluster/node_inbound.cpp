@@ -86,11 +86,7 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
       // the members) and forget the stream.
       asio::post(node_.io_, [self = shared_from_this(), from = from] {
         self->node_.learn(from);
-        wire::Batch reply;
-        auto* r = reply.add_frames()->mutable_hello_reply();
-        self->node_.fill_self(*r->mutable_from());
-        self->node_.fill_members(*r->mutable_members());
-        self->link_->respond(std::move(reply));
+        self->link_->respond(self->node_.hello_reply(0));
       });
       return;
     }
@@ -174,13 +170,7 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
         for (const auto& m : h.members()) learn(m);
         if (p.inbound && p.inbound != link) p.inbound->close();
         p.inbound = link;
-        wire::Batch reply;
-        auto* r = reply.add_frames()->mutable_hello_reply();
-        fill_self(*r->mutable_from());
-        r->set_applied_seq(p.applied_seq(incarnation));
-        r->set_retained_digest(host_.retained_digest());
-        fill_members(*r->mutable_members());
-        link->respond(std::move(reply));
+        link->respond(hello_reply(p.applied_seq(incarnation)));
         if (!p.link) p.next_dial = {};  // dial back now
         break;
       }
@@ -225,6 +215,16 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       default: break;  // a newer peer's frame we do not know: ignored
     }
   }
+}
+
+wire::Batch node::hello_reply(std::uint64_t applied_seq) {
+  wire::Batch reply;
+  auto* r = reply.add_frames()->mutable_hello_reply();
+  fill_self(*r->mutable_from());
+  r->set_applied_seq(applied_seq);
+  r->set_retained_digest(host_.retained_digest());
+  fill_members(*r->mutable_members());
+  return reply;
 }
 
 void node::on_route_snapshot(peer& p, const wire::RouteSnapshot& s, const std::shared_ptr<inbound_link>& link) {

@@ -220,7 +220,8 @@ void node::drain() {
       if (p.up && p.ready()) targets.push_back(&p);
     });
     if (!targets.empty()) {
-      auto ids = host_.session_ids();
+      std::vector<std::string> ids;
+      host_.local_sessions([&](const std::string& id, core::stamp) { ids.push_back(id); });
       sessions = ids.size();
       {
         std::lock_guard lock(drain_mutex_);
