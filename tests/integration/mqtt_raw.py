@@ -657,6 +657,16 @@ class RawClient:
         self.send(PINGREQ_BYTES)
         return self.expect(PINGRESP, timeout)
 
-    def disconnect(self, reason=0, props=None):
-        self.send(build_disconnect(self.version, reason, props))
+    def disconnect(self, reason=0, props=None, timeout=5.0):
+        """Send DISCONNECT and wait until the broker closes the socket.
+
+        The broker detaches the session before it closes, so once this
+        returns a publish is queued for the session (or dropped), never
+        delivered to this connection while its DISCONNECT is on the way.
+        """
+        try:
+            self.send(build_disconnect(self.version, reason, props))
+            self.wait_closed(timeout)
+        except (ConnectionClosed, OSError):
+            pass
         self.close()
