@@ -203,6 +203,10 @@ void apply_yaml_file(config& cfg, const std::string& path) {
 }
 
 void validate(const config& cfg) {
+  if (!cfg.metrics_listen.empty()) {
+    std::string error;
+    if (!server::parse_host_port(cfg.metrics_listen, error)) fail("metrics_listen", error);
+  }
   const auto& cl = cfg.cluster;
   if (cl.listen.empty() && (!cl.seeds.empty() || !cl.dns.empty()))
     fail("cluster", "seeds and cluster_dns need cluster_listen (the address this node accepts peers on)");
@@ -316,6 +320,7 @@ server::server_options to_server_options(const config& cfg) {
   o.listeners = resolved_listeners(cfg);
   o.workers = cfg.workers;
   o.broker = cfg.broker;
+  o.metrics_listen = cfg.metrics_listen;
   if (!cfg.cluster.listen.empty()) {
     auto opts = cfg.cluster;
     opts.node_name = cfg.broker.node_name;

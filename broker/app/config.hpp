@@ -46,6 +46,7 @@ struct config {
   std::uint32_t disk_reserve_mb = 64;
   std::uint32_t workers = 0;  // 0: one per core
   std::string log_level = "info";
+  std::string metrics_listen;  // HOST:PORT of /metrics, /healthz, /readyz; empty: off
   std::optional<bool> allow_anonymous;  // default for listeners that do not say
   core::broker_config broker;           // also holds node_name and password_file
   cluster::options cluster;             // cluster.listen empty: a single node

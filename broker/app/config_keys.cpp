@@ -134,6 +134,9 @@ std::vector<key_spec> make_keys() {
                            [](config& c) -> auto& { return c.disk_reserve_mb; }, 0, 1u << 20));
   k.push_back(unsigned_key("workers", "worker threads; 0 = one per core", [](config& c) -> auto& { return c.workers; },
                            0, 1024));
+  k.push_back(string_key("metrics_listen", "HOST:PORT",
+                         "serve Prometheus /metrics, /healthz and /readyz over HTTP here; empty: off",
+                         [](config& c) -> auto& { return c.metrics_listen; }, true));
   k.push_back(string_key("node_name", "NAME", "this node's name in the cluster and in $SYS",
                          [](config& c) -> auto& { return c.broker.node_name; }, false));
   k.push_back({"log_level", "LEVEL", "trace, debug, info, warn or error",

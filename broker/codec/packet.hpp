@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <iterator>
 #include <variant>
 #include <vector>
 
@@ -177,5 +178,17 @@ struct auth {
 
 using packet = std::variant<connect, connack, publish, pub_response, subscribe, suback, unsubscribe,
                             unsuback, pingreq, pingresp, disconnect, auth>;
+
+// The control packet type of a decoded or to-be-encoded packet.
+inline packet_type type_of(const packet& p) {
+  if (auto* r = std::get_if<pub_response>(&p)) return r->type;
+  // In the order of the variant; pub_response (index 3) is answered above.
+  static constexpr packet_type by_index[] = {
+      packet_type::connect,     packet_type::connack,  packet_type::publish,  packet_type::puback,
+      packet_type::subscribe,   packet_type::suback,   packet_type::unsubscribe, packet_type::unsuback,
+      packet_type::pingreq,     packet_type::pingresp, packet_type::disconnect,  packet_type::auth};
+  static_assert(std::size(by_index) == std::variant_size_v<packet>);
+  return by_index[p.index()];
+}
 
 }  // namespace flock::codec

@@ -21,6 +21,7 @@ broker::broker(broker_config config, ports::executor& executor, ports::clock& cl
 broker::~broker() = default;
 
 const broker_config& broker::config() const { return impl_->config; }
+broker_metrics broker::metrics() { return impl_->metrics(); }
 
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
 void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }

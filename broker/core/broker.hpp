@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "broker/core/broker_config.hpp"
+#include "broker/core/broker_metrics.hpp"
 #include "broker/ports/authenticator.hpp"
 #include "broker/ports/authorizer.hpp"
 #include "broker/ports/clock.hpp"
@@ -24,6 +25,9 @@ class broker {
   void on_tick(ports::worker_id worker);
 
   const broker_config& config() const;
+
+  // Everything the broker counts, read now; callable from any thread.
+  broker_metrics metrics();
 
   // Users from a password file; without one, only anonymous rules apply.
   // Set before any connection arrives; must outlive the broker.

@@ -75,6 +75,7 @@ struct broker::impl {
   // Runs `fn` on s's owner worker (now, if that is the caller), following moves.
   void run_on_owner(std::shared_ptr<session> s, std::function<void(const std::shared_ptr<session>&)> fn);
   std::size_t session_count();
+  broker_metrics metrics();  // any thread
 
   // --- subscriptions (subscriptions.cpp) ---
   // A persistent session's change is written to the store; its SUBACK /

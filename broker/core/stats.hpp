@@ -1,19 +1,26 @@
 #pragma once
 // Counters for $SYS and (later) Prometheus. One block per worker, written only
 // by that worker (relaxed atomics, no sharing of cache lines), summed on read.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
 namespace flock::core {
 
+using counter = std::atomic<std::uint64_t>;
+
 struct alignas(64) worker_stats {
-  std::atomic<std::uint64_t> messages_received{0};
-  std::atomic<std::uint64_t> messages_sent{0};
+  // By MQTT control packet type (1..15); 0 is unused.
+  std::array<counter, 16> packets_received{};
+  std::array<counter, 16> packets_sent{};
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
-  std::atomic<std::uint64_t> publish_received{0};
-  std::atomic<std::uint64_t> publish_sent{0};
+  // PUBLISH packets by QoS.
+  std::array<counter, 3> publish_received{};
+  std::array<counter, 3> publish_sent{};
+  // CONNECTs answered with a refusing CONNACK, by MQTT 5 reason code.
+  std::array<counter, 256> connects_refused{};
   std::atomic<std::uint64_t> dropped_queue_full{0};
   std::atomic<std::uint64_t> dropped_qos0_offline{0};
   std::atomic<std::uint64_t> dropped_expired{0};
@@ -27,11 +34,26 @@ struct alignas(64) worker_stats {
 };
 
 // Sums one counter over all workers.
-template <class Member>
-std::uint64_t total(const std::vector<worker_stats>& all, Member member) {
+inline std::uint64_t total(const std::vector<worker_stats>& all, counter worker_stats::*member) {
   std::uint64_t sum = 0;
   for (const auto& w : all) sum += (w.*member).load(std::memory_order_relaxed);
   return sum;
+}
+
+// Sums one array of counters over all workers, element by element.
+template <std::size_t N>
+std::array<std::uint64_t, N> totals(const std::vector<worker_stats>& all, std::array<counter, N> worker_stats::*member) {
+  std::array<std::uint64_t, N> sum{};
+  for (const auto& w : all)
+    for (std::size_t i = 0; i < N; ++i) sum[i] += (w.*member)[i].load(std::memory_order_relaxed);
+  return sum;
+}
+
+template <std::size_t N>
+std::uint64_t sum_of(const std::array<std::uint64_t, N>& a) {
+  std::uint64_t s = 0;
+  for (auto v : a) s += v;
+  return s;
 }
 
 }  // namespace flock::core

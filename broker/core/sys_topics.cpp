@@ -6,57 +6,83 @@
 
 namespace flock::core {
 
-void broker::impl::publish_sys() {
-  const auto now = this->now();
-  auto put = [&](const char* topic, std::string value) {
-    auto m = std::make_shared<message>();
-    m->topic = topic;
-    m->payload = std::move(value);
-    m->retain = true;
-    publish(m);
-  };
-  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(now - started).count();
-  std::size_t retained_count;
+broker_metrics broker::impl::metrics() {
+  broker_metrics m;
+  m.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(now() - started).count();
+  m.clients_connected = clients_connected.load();
+  m.clients_maximum = clients_maximum.load();
+  m.sessions = session_count();
+  m.subscriptions = subscription_count();
   {
     std::shared_lock lock(retained_mutex);
-    retained_count = retained.size();
+    m.retained = retained.size();
   }
-  std::int64_t connected = clients_connected.load();
-  std::int64_t sessions = static_cast<std::int64_t>(session_count());
-  put("$SYS/broker/version", "flock " FLOCK_VERSION);
-  put("$SYS/broker/uptime", std::to_string(uptime) + " seconds");
-  put("$SYS/broker/clients/connected", std::to_string(connected));
-  put("$SYS/broker/clients/disconnected", std::to_string(std::max<std::int64_t>(0, sessions - connected)));
-  put("$SYS/broker/clients/total", std::to_string(std::max(sessions, connected)));
-  put("$SYS/broker/clients/maximum", std::to_string(clients_maximum.load()));
-  put("$SYS/broker/messages/received", std::to_string(total(stats, &worker_stats::messages_received)));
-  put("$SYS/broker/messages/sent", std::to_string(total(stats, &worker_stats::messages_sent)));
-  put("$SYS/broker/publish/messages/received", std::to_string(total(stats, &worker_stats::publish_received)));
-  put("$SYS/broker/publish/messages/sent", std::to_string(total(stats, &worker_stats::publish_sent)));
-  put("$SYS/broker/publish/messages/dropped",
-      std::to_string(total(stats, &worker_stats::dropped_queue_full) + total(stats, &worker_stats::dropped_qos0_offline) +
-                     total(stats, &worker_stats::dropped_expired) + total(stats, &worker_stats::dropped_too_large)));
-  // Not in Mosquitto: refused by the ACL, refused while the store could not write.
-  put("$SYS/broker/publish/messages/denied", std::to_string(total(stats, &worker_stats::publish_denied)));
-  put("$SYS/broker/publish/messages/refused", std::to_string(total(stats, &worker_stats::publish_refused_store)));
-  put("$SYS/broker/store/healthy", persistence.healthy() ? "1" : "0");
-  put("$SYS/broker/load/bytes/received", std::to_string(total(stats, &worker_stats::bytes_received)));
-  put("$SYS/broker/load/bytes/sent", std::to_string(total(stats, &worker_stats::bytes_sent)));
-  put("$SYS/broker/bytes/received", std::to_string(total(stats, &worker_stats::bytes_received)));
-  put("$SYS/broker/bytes/sent", std::to_string(total(stats, &worker_stats::bytes_sent)));
-  put("$SYS/broker/subscriptions/count", std::to_string(subscription_count()));
-  put("$SYS/broker/retained messages/count", std::to_string(retained_count));
-  put("$SYS/broker/store/messages/count", std::to_string(retained_count));
+  m.store_healthy = persistence.healthy();
+  m.connections_total = total(stats, &worker_stats::connections_total);
+  m.connects_refused = totals(stats, &worker_stats::connects_refused);
+  m.packets_received = totals(stats, &worker_stats::packets_received);
+  m.packets_sent = totals(stats, &worker_stats::packets_sent);
+  m.bytes_received = total(stats, &worker_stats::bytes_received);
+  m.bytes_sent = total(stats, &worker_stats::bytes_sent);
+  m.publish_received = totals(stats, &worker_stats::publish_received);
+  m.publish_sent = totals(stats, &worker_stats::publish_sent);
+  m.dropped_queue_full = total(stats, &worker_stats::dropped_queue_full);
+  m.dropped_qos0_offline = total(stats, &worker_stats::dropped_qos0_offline);
+  m.dropped_expired = total(stats, &worker_stats::dropped_expired);
+  m.dropped_too_large = total(stats, &worker_stats::dropped_too_large);
+  m.delivery_denied = total(stats, &worker_stats::delivery_denied);
+  m.publish_denied = total(stats, &worker_stats::publish_denied);
+  m.publish_refused_store = total(stats, &worker_stats::publish_refused_store);
   if (cluster) {
-    auto c = cluster->status();
-    put("$SYS/broker/cluster/nodes/known", std::to_string(c.peers_known));
-    put("$SYS/broker/cluster/nodes/up", std::to_string(c.peers_up));
-    put("$SYS/broker/cluster/routes/local", std::to_string(c.local_routes));
-    put("$SYS/broker/cluster/routes/remote", std::to_string(remote.size()));
-    put("$SYS/broker/cluster/forwarded", std::to_string(c.forwarded));
-    put("$SYS/broker/cluster/dropped", std::to_string(c.dropped));
-    put("$SYS/broker/cluster/unconfirmed", std::to_string(c.unconfirmed));
-    put("$SYS/broker/cluster/outbox", std::to_string(c.outbox));
+    m.cluster = cluster->status();
+    m.remote_routes = remote.size();
+  }
+  return m;
+}
+
+void broker::impl::publish_sys() {
+  auto put = [&](const char* topic, std::string value) {
+    auto msg = std::make_shared<message>();
+    msg->topic = topic;
+    msg->payload = std::move(value);
+    msg->retain = true;
+    publish(msg);
+  };
+  auto m = metrics();
+  auto n = [](auto v) { return std::to_string(v); };
+  auto sessions = static_cast<std::int64_t>(m.sessions);
+  put("$SYS/broker/version", "flock " FLOCK_VERSION);
+  put("$SYS/broker/uptime", n(m.uptime_seconds) + " seconds");
+  put("$SYS/broker/clients/connected", n(m.clients_connected));
+  put("$SYS/broker/clients/disconnected", n(std::max<std::int64_t>(0, sessions - m.clients_connected)));
+  put("$SYS/broker/clients/total", n(std::max(sessions, m.clients_connected)));
+  put("$SYS/broker/clients/maximum", n(m.clients_maximum));
+  put("$SYS/broker/messages/received", n(sum_of(m.packets_received)));
+  put("$SYS/broker/messages/sent", n(sum_of(m.packets_sent)));
+  put("$SYS/broker/publish/messages/received", n(sum_of(m.publish_received)));
+  put("$SYS/broker/publish/messages/sent", n(sum_of(m.publish_sent)));
+  put("$SYS/broker/publish/messages/dropped", n(m.dropped()));
+  // Not in Mosquitto: refused by the ACL, refused while the store could not write.
+  put("$SYS/broker/publish/messages/denied", n(m.publish_denied));
+  put("$SYS/broker/publish/messages/refused", n(m.publish_refused_store));
+  put("$SYS/broker/store/healthy", m.store_healthy ? "1" : "0");
+  put("$SYS/broker/load/bytes/received", n(m.bytes_received));
+  put("$SYS/broker/load/bytes/sent", n(m.bytes_sent));
+  put("$SYS/broker/bytes/received", n(m.bytes_received));
+  put("$SYS/broker/bytes/sent", n(m.bytes_sent));
+  put("$SYS/broker/subscriptions/count", n(m.subscriptions));
+  put("$SYS/broker/retained messages/count", n(m.retained));
+  put("$SYS/broker/store/messages/count", n(m.retained));
+  if (m.cluster) {
+    const auto& c = *m.cluster;
+    put("$SYS/broker/cluster/nodes/known", n(c.peers_known));
+    put("$SYS/broker/cluster/nodes/up", n(c.peers_up));
+    put("$SYS/broker/cluster/routes/local", n(c.local_routes));
+    put("$SYS/broker/cluster/routes/remote", n(m.remote_routes));
+    put("$SYS/broker/cluster/forwarded", n(c.forwarded));
+    put("$SYS/broker/cluster/dropped", n(c.dropped));
+    put("$SYS/broker/cluster/unconfirmed", n(c.unconfirmed));
+    put("$SYS/broker/cluster/outbox", n(c.outbox));
   }
 }
 

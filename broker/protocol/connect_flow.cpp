@@ -35,6 +35,7 @@ void connection_machine::impl::handle_connect_decode_error(std::span<const std::
                                                            const codec::codec_error& e) {
   std::size_t level_at = protocol_level_offset(bytes);
   std::uint8_t level = level_at ? bytes[level_at] : 0;
+  stats().add(stats().connects_refused[e.reason]);
   if (e.reason == codec::rc::unsupported_protocol_version) {
     // MQTT 3.1.1 3.1.2.2: answer return code 1, then close. A v5 client gets 0x84.
     if (level == 5) {
@@ -53,6 +54,7 @@ void connection_machine::impl::handle_connect_decode_error(std::span<const std::
 }
 
 void connection_machine::impl::reject_connect(std::uint8_t v5_reason) {
+  stats().add(stats().connects_refused[v5_reason]);
   std::uint8_t code = v5() ? v5_reason : codec::rc::to_v3_connack(v5_reason);
   send(codec::connack{false, code, {}});
   will_.reset();  // a refused connection has no will

@@ -96,7 +96,7 @@ void connection_machine::impl::handle_packet(std::span<const std::uint8_t> bytes
     return;
   }
   auto& pkt = std::get<codec::packet>(decoded);
-  stats().add(stats().messages_received);
+  stats().add(stats().packets_received[static_cast<std::size_t>(codec::type_of(pkt))]);
   if (phase_ == phase::awaiting_connect) {
     if (auto* c = std::get_if<codec::connect>(&pkt)) {
       handle_connect(*c);
@@ -188,7 +188,7 @@ void connection_machine::impl::send(const codec::packet& p) {
   auto& buffer = out();
   std::size_t before = buffer.size();
   codec::encode(p, version_, buffer);
-  stats().add(stats().messages_sent);
+  stats().add(stats().packets_sent[static_cast<std::size_t>(codec::type_of(p))]);
   stats().add(stats().bytes_sent, buffer.size() - before);
   flush_out();
 }

@@ -64,8 +64,8 @@ connection_machine::impl::send_result connection_machine::impl::send_publish(con
   }
   if (new_alias != 0) outbound_aliases_.emplace(m.topic, new_alias);
   auto& st = stats();
-  st.add(st.publish_sent);
-  st.add(st.messages_sent);
+  st.add(st.publish_sent[p.qos]);
+  st.add(st.packets_sent[static_cast<std::size_t>(codec::packet_type::publish)]);
   st.add(st.bytes_sent, size);
   flush_out();
   return send_result::sent;

@@ -34,7 +34,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
   if (p.qos == 2 && incoming.size() >= config_.receive_maximum)
     return disconnect_with(codec::rc::receive_maximum_exceeded, "receive maximum exceeded");
 
-  stats().add(stats().publish_received);
+  stats().add(stats().publish_received[p.qos]);
   if (v5() && p.props.payload_format_indicator.value_or(0) == 1 && !codec::valid_utf8(p.payload)) {
     // The payload says it is UTF-8 but is not: refuse it (MQTT 5 3.3.2.3.2).
     if (p.qos == 1) send(codec::pub_response{codec::packet_type::puback, p.packet_id, codec::rc::payload_format_invalid, {}});

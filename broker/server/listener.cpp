@@ -110,7 +110,7 @@ bool is_loopback_host(const std::string& host) {
 
 namespace {
 
-tcp::endpoint resolve(asio::io_context& io, const std::string& address) {
+tcp::endpoint resolve(const asio::any_io_executor& io, const std::string& address) {
   std::string error;
   auto hp = parse_host_port(address, error);
   if (!hp) throw bind_error("listen " + address + ": " + error);
@@ -126,6 +126,25 @@ tcp::endpoint resolve(asio::io_context& io, const std::string& address) {
 }
 
 }  // namespace
+
+tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address) {
+  auto endpoint = resolve(acceptor.get_executor(), address);
+  error_code ec;
+  auto fail = [&](const char* what) {
+    throw bind_error("listen " + address + ": " + what + ": " + ec.message());
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("open");
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) fail("SO_REUSEADDR");
+  // "[::]:1883" and "0.0.0.0:1883" may both be listed: keep the families apart.
+  if (endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  acceptor.bind(endpoint, ec);
+  if (ec) fail("bind");
+  auto bound = acceptor.local_endpoint(ec);
+  if (ec) fail("local_endpoint");
+  return bound;
+}
 
 listener::listener(asio::io_context& control, const listener_options& options,
                    std::chrono::milliseconds handshake_timeout, std::function<worker&()> pick_worker,
@@ -144,21 +163,7 @@ listener::listener(asio::io_context& control, const listener_options& options,
     stream_.tls = make_tls_context(options.tls);
     stream_.use_identity_as_username = options.tls.use_identity_as_username;
   }
-  auto endpoint = resolve(control, address);
-  error_code ec;
-  auto fail = [&](const char* what) {
-    throw bind_error("listen " + address + ": " + what + ": " + ec.message());
-  };
-  acceptor_.open(endpoint.protocol(), ec);
-  if (ec) fail("open");
-  acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (ec) fail("SO_REUSEADDR");
-  // "[::]:1883" and "0.0.0.0:1883" may both be listed: keep the families apart.
-  if (endpoint.protocol() == tcp::v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
-  acceptor_.bind(endpoint, ec);
-  if (ec) fail("bind");
-  endpoint_ = acceptor_.local_endpoint(ec);
-  if (ec) fail("local_endpoint");
+  endpoint_ = bind_acceptor(acceptor_, address);
 }
 
 void listener::start() {

@@ -83,6 +83,10 @@ struct stream_settings {
 // True for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost".
 bool is_loopback_host(const std::string& host);
 
+// Opens and binds `acceptor` (on an io_context) to "HOST:PORT", a host name
+// resolved once; not yet listening. Returns the bound endpoint; throws bind_error.
+tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address);
+
 class listener {
  public:
   // Binds and listens (throws bind_error; tls_error for bad TLS files).

@@ -9,6 +9,7 @@
 #include "broker/core/broker.hpp"
 #include "broker/server/connection.hpp"
 #include "broker/server/machine_handler.hpp"
+#include "broker/server/metrics_text.hpp"
 
 namespace flock::server {
 
@@ -43,6 +44,10 @@ server::server(server_options options)
   for (std::uint32_t w = 0; w < pool_.worker_count(); ++w)
     pool_.at(w).pause_reading_above = 2 * options_.broker.max_outbound_bytes + options_.broker.max_packet_size;
   pool_.set_tick_handler([this](worker& w) { on_tick(w); });
+  if (!options_.metrics_listen.empty())
+    metrics_ = std::make_unique<metrics_http>(
+        options_.metrics_listen,
+        metrics_http_handlers{[this] { return metrics_text(broker_->metrics()); }, [this] { return ready(); }});
   // Last: a port in use fails fast, before a long load. The listeners are
   // bound but accept nothing until start().
   open_store();
@@ -77,6 +82,8 @@ server::~server() {
 void server::start() {
   if (started_) return;
   started_ = true;
+  // First: /healthz answers (and /readyz says 503) while the cluster joins.
+  if (metrics_) metrics_->start();
   pool_.start();
   if (cluster_) {
     try {
@@ -90,6 +97,7 @@ void server::start() {
   }
   for (auto& l : listeners_) l->start();
   control_thread_ = std::thread([this] { control_io_.run(); });
+  ready_.store(true, std::memory_order_release);
   log::info("flockd ", FLOCK_VERSION, " started: ", pool_.worker_count(), " workers, node ",
             options_.broker.node_name);
 }
@@ -135,6 +143,7 @@ void server::wait_for_connections_to_close(std::chrono::steady_clock::time_point
 void server::stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
+  ready_.store(false, std::memory_order_release);  // a load balancer stops sending clients here
 
   // 1. No new connections.
   std::promise<void> listeners_closed;
@@ -170,6 +179,7 @@ void server::stop() {
   if (cluster_) {
     cluster_->drain();
     for (int round = 0; round < 2; ++round) pool_.run_on_all_and_wait([](worker&) {});
+    if (metrics_) metrics_->stop();  // it reads the cluster's status
     cluster_->stop();
     for (int round = 0; round < 2; ++round) pool_.run_on_all_and_wait([](worker&) {});
   }
@@ -180,7 +190,13 @@ void server::stop() {
   control_guard_.reset();
   control_io_.stop();
   if (control_thread_.joinable()) control_thread_.join();
+  if (metrics_) metrics_->stop();
   log::info("stopped");
+}
+
+std::optional<tcp::endpoint> server::metrics_endpoint() const {
+  if (!metrics_) return std::nullopt;
+  return metrics_->local_endpoint();
 }
 
 std::vector<tcp::endpoint> server::local_endpoints() const {

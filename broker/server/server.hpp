@@ -6,8 +6,10 @@
 // threads before the core is destroyed.
 #include "broker/server/asio.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "broker/ports/cluster.hpp"
 #include "broker/ports/store.hpp"
 #include "broker/server/listener.hpp"
+#include "broker/server/metrics_http.hpp"
 #include "broker/server/worker_pool.hpp"
 
 namespace flock::core {
@@ -45,6 +48,8 @@ struct server_options {
   // Builds the handler of each connection. Empty: the MQTT protocol machine.
   std::function<std::unique_ptr<connection_handler>(core::connection_io&, const core::listener_settings&)>
       make_handler;
+  // HOST:PORT for /metrics, /healthz and /readyz (metrics_http.hpp); empty: none.
+  std::string metrics_listen;
 };
 
 class server {
@@ -64,6 +69,10 @@ class server {
   void stop();
 
   std::vector<tcp::endpoint> local_endpoints() const;
+  // The metrics endpoint's address, if there is one.
+  std::optional<tcp::endpoint> metrics_endpoint() const;
+  // Accepting MQTT clients, joined the cluster, not shutting down (/readyz).
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
   std::size_t live_connections() const;
   core::broker& broker() { return *broker_; }
   worker_pool& workers() { return pool_; }
@@ -94,6 +103,9 @@ class server {
   std::unique_ptr<ports::cluster> cluster_;
   std::unique_ptr<core::broker> broker_;  // destroyed before pool_: it posts to workers
   std::vector<std::unique_ptr<listener>> listeners_;
+  // Reads broker_ on its own thread: declared after it, so destroyed first.
+  std::unique_ptr<metrics_http> metrics_;
+  std::atomic<bool> ready_{false};
   std::uint32_t next_worker_ = 0;  // round-robin; control thread only
   bool started_ = false;
   bool stopped_ = false;

@@ -23,6 +23,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEGRATION = os.path.normpath(os.path.join(HERE, "..", "integration"))
 
@@ -248,6 +250,21 @@ class SysWatch:
 
     def close(self):
         self.client.disconnect()
+
+
+def running(c, request):
+    """Starts cluster `c` for one test (a generator for fixtures: `yield from`); at teardown
+    stops it, prints the logs if the test failed, and fails the test if a node crashed."""
+    try:
+        c.start()
+        yield c
+    finally:
+        crashed = c.stop()
+        rep = getattr(request.node, "rep_call", None)
+        if (rep is not None and rep.failed) or crashed:
+            sys.stderr.write(c.log_text() + "\n")
+        if crashed:
+            pytest.fail("; ".join(crashed))
 
 
 class Cluster:

@@ -38,17 +38,8 @@ def cluster(request):
     options = dict(m.kwargs) if m else {}
     workers = options.pop("workers", 2)
     with tempfile.TemporaryDirectory(prefix="flock-ctest-") as tmpdir:
-        c = cluster_fixture.Cluster(tmpdir, workers=workers, options=options)
-        try:
-            c.start()
-            yield c
-        finally:
-            crashed = c.stop()
-            rep = getattr(request.node, "rep_call", None)
-            if (rep is not None and rep.failed) or crashed:
-                sys.stderr.write(c.log_text() + "\n")
-            if crashed:
-                pytest.fail("; ".join(crashed))
+        yield from cluster_fixture.running(cluster_fixture.Cluster(tmpdir, workers=workers, options=options),
+                                           request)
 
 
 @pytest.fixture(params=[4, 5], ids=["v311", "v5"])

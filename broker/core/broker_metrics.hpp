@@ -1,0 +1,47 @@
+#pragma once
+// One reading of everything the broker counts, for $SYS and for Prometheus
+// (broker/server/metrics_text.cpp). Taken on any thread: counters are summed
+// over the workers' blocks (core/stats.hpp), sizes read under their locks.
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "broker/ports/cluster.hpp"
+
+namespace flock::core {
+
+struct broker_metrics {
+  std::int64_t uptime_seconds = 0;
+  std::int64_t clients_connected = 0;
+  std::int64_t clients_maximum = 0;
+  std::size_t sessions = 0;  // online and offline
+  std::size_t subscriptions = 0;
+  std::size_t retained = 0;
+  bool store_healthy = true;
+
+  std::uint64_t connections_total = 0;
+  std::array<std::uint64_t, 256> connects_refused{};  // by MQTT 5 reason code
+  std::array<std::uint64_t, 16> packets_received{};   // by control packet type
+  std::array<std::uint64_t, 16> packets_sent{};
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::array<std::uint64_t, 3> publish_received{};  // by QoS
+  std::array<std::uint64_t, 3> publish_sent{};
+
+  std::uint64_t dropped_queue_full = 0;
+  std::uint64_t dropped_qos0_offline = 0;
+  std::uint64_t dropped_expired = 0;
+  std::uint64_t dropped_too_large = 0;
+  std::uint64_t delivery_denied = 0;       // the subscriber may not read the topic
+  std::uint64_t publish_denied = 0;        // refused by the ACL
+  std::uint64_t publish_refused_store = 0; // refused while the store could not write
+
+  std::optional<ports::cluster_status> cluster;  // empty: a single node
+  std::size_t remote_routes = 0;
+
+  std::uint64_t dropped() const {
+    return dropped_queue_full + dropped_qos0_offline + dropped_expired + dropped_too_large;
+  }
+};
+
+}  // namespace flock::core

@@ -1,0 +1,189 @@
+// Builds prometheus-cpp metric families from a broker_metrics reading at
+// scrape time. The hot path keeps its own per-worker counters (core/stats.hpp)
+// rather than prometheus-cpp's objects: a relaxed add on a worker-owned cache
+// line costs nothing, and a scrape sums them once.
+#include "broker/server/metrics_text.hpp"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "broker/codec/packet.hpp"
+#include "broker/codec/reason_code.hpp"
+
+namespace flock::server {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using labels = std::vector<ClientMetric::Label>;
+
+class families {
+ public:
+  MetricFamily& family(std::string name, std::string help, MetricType type) {
+    all_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    return all_.back();
+  }
+  void counter(std::string name, std::string help, double value, labels l = {}) {
+    add(family(std::move(name), std::move(help), MetricType::Counter), value, std::move(l));
+  }
+  void gauge(std::string name, std::string help, double value, labels l = {}) {
+    add(family(std::move(name), std::move(help), MetricType::Gauge), value, std::move(l));
+  }
+  static void add(MetricFamily& f, double value, labels l = {}) {
+    ClientMetric c;
+    c.label = std::move(l);
+    if (f.type == MetricType::Counter) c.counter.value = value;
+    else c.gauge.value = value;
+    f.metric.push_back(std::move(c));
+  }
+  std::string text() const {
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, all_);
+    return out.str();
+  }
+
+ private:
+  std::vector<MetricFamily> all_;
+};
+
+const char* packet_name(std::size_t type) {
+  static constexpr const char* names[] = {"",        "connect",  "connack",     "publish",  "puback",
+                                          "pubrec",  "pubrel",   "pubcomp",     "subscribe", "suback",
+                                          "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect",
+                                          "auth"};
+  return names[type];
+}
+
+// The CONNACK reasons a broker refuses a connection with, as label values.
+const char* refusal_name(std::uint8_t code) {
+  namespace rc = codec::rc;
+  switch (code) {
+    case rc::malformed_packet: return "malformed_packet";
+    case rc::protocol_error: return "protocol_error";
+    case rc::unsupported_protocol_version: return "unsupported_protocol_version";
+    case rc::client_identifier_not_valid: return "client_identifier_not_valid";
+    case rc::bad_user_name_or_password: return "bad_user_name_or_password";
+    case rc::not_authorized: return "not_authorized";
+    case rc::server_unavailable: return "server_unavailable";
+    case rc::server_busy: return "server_busy";
+    case rc::banned: return "banned";
+    case rc::bad_authentication_method: return "bad_authentication_method";
+    case rc::packet_too_large: return "packet_too_large";
+    case rc::quota_exceeded: return "quota_exceeded";
+    case rc::connection_rate_exceeded: return "connection_rate_exceeded";
+    default: return "other";
+  }
+}
+
+const char* qos_label(std::size_t q) { return q == 0 ? "0" : q == 1 ? "1" : "2"; }
+
+}  // namespace
+
+std::string metrics_text(const core::broker_metrics& m) {
+  families f;
+  f.gauge("flock_build_info", "Always 1; the flockd version is in the label.", 1, {{"version", FLOCK_VERSION}});
+  f.gauge("flock_uptime_seconds", "Seconds since this flockd process started.", double(m.uptime_seconds));
+
+  f.gauge("flock_connections", "MQTT connections currently open.", double(m.clients_connected));
+  f.gauge("flock_connections_max", "Most MQTT connections open at once since start.", double(m.clients_maximum));
+  f.counter("flock_connections_total", "MQTT connections accepted (CONNACK success).", double(m.connections_total));
+  {
+    auto& fam = f.family("flock_connections_rejected_total", "CONNECTs refused, by CONNACK reason.",
+                         MetricType::Counter);
+    // Sum per label: several codes map to "other".
+    std::vector<std::pair<std::string, double>> by_reason;
+    for (std::size_t code = 0; code < m.connects_refused.size(); ++code) {
+      if (m.connects_refused[code] == 0) continue;
+      std::string name = refusal_name(static_cast<std::uint8_t>(code));
+      auto it = std::find_if(by_reason.begin(), by_reason.end(), [&](auto& p) { return p.first == name; });
+      if (it == by_reason.end()) by_reason.emplace_back(name, double(m.connects_refused[code]));
+      else it->second += double(m.connects_refused[code]);
+    }
+    // Always expose the common reasons, so alerts see 0 rather than nothing.
+    for (const char* common : {"bad_user_name_or_password", "not_authorized", "client_identifier_not_valid"})
+      if (std::none_of(by_reason.begin(), by_reason.end(), [&](auto& p) { return p.first == common; }))
+        by_reason.emplace_back(common, 0.0);
+    for (auto& [name, value] : by_reason) families::add(fam, value, {{"reason", name}});
+  }
+
+  auto online = static_cast<double>(std::min<std::int64_t>(m.clients_connected, std::int64_t(m.sessions)));
+  {
+    auto& fam = f.family("flock_sessions", "Sessions held by this node, by state.", MetricType::Gauge);
+    families::add(fam, online, {{"state", "online"}});
+    families::add(fam, double(m.sessions) - online, {{"state", "offline"}});
+  }
+  f.gauge("flock_subscriptions", "Subscriptions held by this node's sessions.", double(m.subscriptions));
+  f.gauge("flock_retained_messages", "Retained messages stored.", double(m.retained));
+  f.gauge("flock_store_healthy", "1 while the durable store can write, 0 while QoS 1/2 publishes are refused.",
+          m.store_healthy ? 1 : 0);
+
+  {
+    auto& in = f.family("flock_messages_received_total", "PUBLISH packets received from clients, by QoS.",
+                        MetricType::Counter);
+    auto& out = f.family("flock_messages_sent_total", "PUBLISH packets sent to clients, by QoS.",
+                         MetricType::Counter);
+    for (std::size_t q = 0; q < 3; ++q) {
+      families::add(in, double(m.publish_received[q]), {{"qos", qos_label(q)}});
+      families::add(out, double(m.publish_sent[q]), {{"qos", qos_label(q)}});
+    }
+  }
+  {
+    auto& fam = f.family("flock_messages_dropped_total", "Messages not delivered to a subscriber, by reason.",
+                         MetricType::Counter);
+    families::add(fam, double(m.dropped_queue_full), {{"reason", "queue_full"}});
+    families::add(fam, double(m.dropped_qos0_offline), {{"reason", "qos0_offline"}});
+    families::add(fam, double(m.dropped_expired), {{"reason", "expired"}});
+    families::add(fam, double(m.dropped_too_large), {{"reason", "too_large_for_client"}});
+    families::add(fam, double(m.delivery_denied), {{"reason", "not_authorized"}});
+  }
+  {
+    auto& fam = f.family("flock_publishes_refused_total", "PUBLISH packets (and wills) refused, by reason.",
+                         MetricType::Counter);
+    families::add(fam, double(m.publish_denied), {{"reason", "not_authorized"}});
+    families::add(fam, double(m.publish_refused_store), {{"reason", "store_unavailable"}});
+  }
+  f.counter("flock_received_bytes_total", "Bytes of MQTT received from clients.", double(m.bytes_received));
+  f.counter("flock_sent_bytes_total", "Bytes of MQTT sent to clients.", double(m.bytes_sent));
+  {
+    auto& in = f.family("flock_packets_received_total", "MQTT control packets received, by type.",
+                        MetricType::Counter);
+    auto& out = f.family("flock_packets_sent_total", "MQTT control packets sent, by type.", MetricType::Counter);
+    for (std::size_t t = 1; t < 16; ++t) {
+      families::add(in, double(m.packets_received[t]), {{"type", packet_name(t)}});
+      families::add(out, double(m.packets_sent[t]), {{"type", packet_name(t)}});
+    }
+  }
+
+  if (m.cluster) {
+    const auto& c = *m.cluster;
+    {
+      auto& fam = f.family("flock_cluster_peers", "Other nodes of the cluster, by state.", MetricType::Gauge);
+      families::add(fam, double(c.peers_known), {{"state", "known"}});
+      families::add(fam, double(c.peers_up), {{"state", "up"}});
+    }
+    {
+      auto& fam = f.family("flock_cluster_routes", "Topic filters in the cluster route table, by origin.",
+                           MetricType::Gauge);
+      families::add(fam, double(c.local_routes), {{"origin", "local"}});
+      families::add(fam, double(m.remote_routes), {{"origin", "remote"}});
+    }
+    f.counter("flock_cluster_forwarded_total", "Copies of publishes forwarded to other nodes.", double(c.forwarded));
+    f.counter("flock_cluster_forward_dropped_total",
+              "Copies not forwarded: no stream to the peer (QoS 0) or its outbox full.", double(c.dropped));
+    f.counter("flock_cluster_unconfirmed_acks_total",
+              "Publisher acks released before a peer confirmed its copy (timeout or link lost).",
+              double(c.unconfirmed));
+    f.gauge("flock_cluster_outbox_messages", "Forwarded copies waiting for a peer's confirmation.", double(c.outbox));
+    f.counter("flock_cluster_streams_opened_total", "Streams to peers that came up (reconnects count here).",
+              double(c.streams_opened));
+  }
+  return f.text();
+}
+
+}  // namespace flock::server
