@@ -59,7 +59,7 @@ const std::map<std::string, std::string> sample_values = {
     {"max_outgoing_topic_aliases", "4"}, {"max_session_expiry", "3600"},
     {"max_client_id_length", "64"},    {"allow_zero_length_client_id", "false"},
     {"maximum_qos", "1"},              {"retain_available", "false"},
-    {"sys_interval", "0"},
+    {"sys_interval", "0"},              {"metrics_listen", "127.0.0.1:9464"},
     {"cluster_listen", "127.0.0.1:7001"}, {"cluster_advertise", "10.0.0.1:7001"},
     // seeds and cluster_dns need cluster_listen: cluster_keys_* below.
     {"seeds", ""},                     {"cluster_dns", ""},
