@@ -374,10 +374,15 @@ ports::cluster_status node::status() {
   ports::cluster_status s;
   for_each_peer([&](peer& p) {
     ++s.peers_known;
-    s.forwarded += p.stats.forwarded.load(std::memory_order_relaxed);
-    s.dropped += p.stats.dropped_qos0.load(std::memory_order_relaxed) + p.stats.dropped_full.load(std::memory_order_relaxed);
+    ports::peer_status one{p.name, p.stats.forwarded.load(std::memory_order_relaxed),
+                           p.stats.dropped_qos0.load(std::memory_order_relaxed) +
+                               p.stats.dropped_full.load(std::memory_order_relaxed),
+                           p.outbox_size(), p.route_lag.read()};
+    s.forwarded += one.forwarded;
+    s.dropped += one.dropped;
+    s.outbox += one.outbox;
     s.unconfirmed += p.stats.unconfirmed_acks.load(std::memory_order_relaxed);
-    s.outbox += p.outbox_size();
+    s.peers.push_back(std::move(one));
   });
   s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
   s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
@@ -395,6 +400,7 @@ void node::route_changed(std::string_view filter, std::uint32_t holders) {
   wire::Frame f;
   auto* d = f.mutable_route_delta();
   d->set_seq(route_seq_);
+  d->set_changed_unix_us(core::wall_clock_us());
   d->mutable_route()->set_filter(std::string(filter));
   d->mutable_route()->set_holders(holders);
   for_each_peer([&](peer& p) {

@@ -113,7 +113,16 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
       decoded.clear();
       if (!decode_forwards(f.forwards().packed(), t, decoded))
         log::warn("cluster: a garbled batch of publishes from ", origin_->name);
-      for (auto& d : decoded) take(d.seq, std::move(d.publish));
+      const auto& published = f.forwards().published_unix_us();
+      for (std::size_t i = 0; i < decoded.size(); ++i) {
+        auto& d = decoded[i];
+        if (d.publish.msg) {
+          d.publish.msg->from_peer = true;
+          if (i < static_cast<std::size_t>(published.size()))
+            d.publish.msg->received_us = static_cast<std::int64_t>(published[static_cast<int>(i)]);
+        }
+        take(d.seq, std::move(d.publish));
+      }
     } else if (f.has_forward()) {
       const auto& fw = f.forward();
       ports::forwarded_publish p{decode_message(fw.message(), t), {}};
@@ -239,7 +248,11 @@ void node::on_route_snapshot(peer& p, const wire::RouteSnapshot& s, const std::s
 void node::on_route_delta(peer& p, const wire::RouteDelta& d, const std::shared_ptr<inbound_link>& link) {
   auto r = p.routes.delta(d.seq(), d.route().filter(), d.route().holders(),
                           [&](std::string_view filter, std::uint32_t holders) { host_.set_peer_route(p.id, filter, holders); });
-  if (r == route_replica::result::resync) ask_resync(p, link);
+  if (r == route_replica::result::resync) return ask_resync(p, link);
+  if (d.changed_unix_us() != 0) {
+    auto lag = core::wall_clock_us() - d.changed_unix_us();  // the peer's clock may run ahead
+    p.route_lag.observe(lag > 0 ? static_cast<std::uint64_t>(lag) : 0);
+  }
 }
 
 void node::on_heartbeat(peer& p, const wire::Heartbeat& h, const std::shared_ptr<inbound_link>& link) {

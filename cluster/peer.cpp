@@ -127,9 +127,14 @@ void peer::pump() {
   // Encoded outside the lock: workers keep forwarding meanwhile.
   if (!items.empty()) {
     const auto now = steady_now();
-    auto* packed = batch.add_frames()->mutable_forwards()->mutable_packed();
+    auto* forwards = batch.add_frames()->mutable_forwards();
+    auto* packed = forwards->mutable_packed();
     packed->reserve(bytes + items.size() * 16);
-    for (const auto& i : items) encode_forward(*packed, i.seq, *i.msg, i.picks, now);
+    forwards->mutable_published_unix_us()->Reserve(static_cast<int>(items.size()));
+    for (const auto& i : items) {
+      encode_forward(*packed, i.seq, *i.msg, i.picks, now);
+      forwards->add_published_unix_us(static_cast<std::uint64_t>(std::max<std::int64_t>(i.msg->received_us, 0)));
+    }
   }
   link->write(std::move(batch));
 }

@@ -76,6 +76,9 @@ class peer {
   ports::time_point last_heartbeat{};
   std::chrono::milliseconds backoff{100};
   route_replica routes;            // what it announced
+  // From its route change (its clock) to applied here, per delta; read by
+  // scrapes from any thread.
+  core::latency_histogram route_lag{core::latency_bounds_us};
   ports::time_point last_resync{};
   int retained_mismatches = 0;     // heartbeats in a row whose retained digest differed
   ports::time_point last_retained_push{};

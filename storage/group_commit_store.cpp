@@ -79,6 +79,14 @@ bool group_commit_store::flush(ports::duration timeout) {
   return durable_cv_.wait_for(lk, timeout, [&] { return durable_ >= target; });
 }
 
+ports::store::write_metrics group_commit_store::metrics() const {
+  write_metrics m;
+  m.write_us = write_us_.read();
+  m.batch_ops = batch_ops_.read();
+  m.failed_writes = stats().failed_writes;
+  return m;
+}
+
 group_commit_stats group_commit_store::stats() const {
   std::lock_guard lk(mu_);
   return stats_;
@@ -113,6 +121,7 @@ bool group_commit_store::commit(std::vector<ports::store_op>& ops) {
 
   auto backoff = 50ms;
   std::uint64_t failures = 0;
+  const auto started = std::chrono::steady_clock::now();
   for (;;) {
     // A group is idempotent (puts, deletes and range deletes of fixed keys),
     // so retrying one that reached the log before the error is harmless.
@@ -129,6 +138,9 @@ bool group_commit_store::commit(std::vector<ports::store_op>& ops) {
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
     backend_->recover();
   }
+  write_us_.observe(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+  batch_ops_.observe(ops.size());
   if (failures > 0) {
     healthy_.store(true, std::memory_order_relaxed);
     if (failure_logged_) {

@@ -53,6 +53,7 @@ class group_commit_store final : public ports::store {
   void when_durable(ticket t, ports::worker_id w, std::function<void()> fn) override;
   bool healthy() const override;
   bool flush(ports::duration timeout) override;
+  write_metrics metrics() const override;
 
   group_commit_stats stats() const;
   kv_backend& backend() { return *backend_; }
@@ -92,6 +93,9 @@ class group_commit_store final : public ports::store {
   group_commit_stats stats_;
 
   std::atomic<bool> healthy_{true};
+  // Written by the writer thread only, read by scrapes.
+  core::latency_histogram write_us_{core::latency_bounds_us};
+  core::size_histogram batch_ops_{core::size_bounds};
   // Writer thread only: rate limit of the failure log.
   std::optional<std::chrono::steady_clock::time_point> last_failure_log_;
   std::uint64_t unreported_failures_ = 0;

@@ -22,6 +22,9 @@ broker::~broker() = default;
 
 const broker_config& broker::config() const { return impl_->config; }
 broker_metrics broker::metrics() { return impl_->metrics(); }
+std::optional<queue_reading> broker::queue_depths(std::chrono::milliseconds timeout) {
+  return impl_->queue_depths(timeout);
+}
 
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
 void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }

@@ -3,7 +3,9 @@
 // routing of publishes to sessions across workers, wills, $SYS. Knows nothing
 // of Asio, gRPC or RocksDB: it reaches threads through ports::executor.
 // One instance per process, shared by every worker; lives until shutdown.
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include "broker/core/broker_config.hpp"
 #include "broker/core/broker_metrics.hpp"
@@ -28,6 +30,9 @@ class broker {
 
   // Everything the broker counts, read now; callable from any thread.
   broker_metrics metrics();
+  // Sessions by how many messages they have queued. Asks every worker (the
+  // owners of the sessions) and waits at most `timeout`; not from a worker.
+  std::optional<queue_reading> queue_depths(std::chrono::milliseconds timeout);
 
   // Users from a password file; without one, only anonymous rules apply.
   // Set before any connection arrives; must outlive the broker.

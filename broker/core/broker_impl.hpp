@@ -76,6 +76,7 @@ struct broker::impl {
   void run_on_owner(std::shared_ptr<session> s, std::function<void(const std::shared_ptr<session>&)> fn);
   std::size_t session_count();
   broker_metrics metrics();  // any thread
+  std::optional<queue_reading> queue_depths(std::chrono::milliseconds timeout);  // not on a worker
 
   // --- subscriptions (subscriptions.cpp) ---
   // A persistent session's change is written to the store; its SUBACK /

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <optional>
 
+#include "broker/core/histogram.hpp"
 #include "broker/ports/cluster.hpp"
+#include "broker/ports/store.hpp"
 
 namespace flock::core {
 
@@ -35,6 +37,14 @@ struct broker_metrics {
   std::uint64_t delivery_denied = 0;       // the subscriber may not read the topic
   std::uint64_t publish_denied = 0;        // refused by the ACL
   std::uint64_t publish_refused_store = 0; // refused while the store could not write
+
+  latency_reading deliver_local;      // publish-to-deliver, µs (core/stats.hpp)
+  latency_reading deliver_forwarded;
+
+  std::optional<ports::store::write_metrics> store;
+  // Sessions by messages queued (broker::queue_depths); empty: not asked
+  // for, or the workers did not answer in time.
+  std::optional<queue_reading> queue_depths;  // empty: durability "memory"
 
   std::optional<ports::cluster_status> cluster;  // empty: a single node
   std::size_t remote_routes = 0;

@@ -18,6 +18,9 @@ struct delivery {
   // Written to the store for this session (a queued record and one
   // reference on msg): whoever drops the delivery deletes the record.
   bool stored = false;
+  // Routed as it was published, so it counts towards the delivery latency
+  // (not a retained message sent on subscribe, nor one restored or moved).
+  bool live = false;
 };
 
 enum class outgoing_state : std::uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };

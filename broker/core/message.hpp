@@ -36,6 +36,11 @@ struct message {
   // Message Expiry Interval turned into a deadline; nullopt: never expires.
   std::optional<ports::time_point> expires_at;
   std::string publisher;  // client id, for No Local
+  // Wall-clock µs when the publisher's PUBLISH arrived, on the node it came
+  // to (0: unknown); from_peer: forwarded by another node. For the
+  // publish-to-deliver latency histograms.
+  std::int64_t received_us = 0;
+  bool from_peer = false;
   // Retained messages: when and where the retained copy was written, so that
   // every node resolves concurrent writes to a topic the same way. Set once,
   // by broker::impl::publish before the message is visible to other threads,

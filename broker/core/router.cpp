@@ -225,7 +225,7 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
   std::vector<std::vector<std::pair<std::shared_ptr<session>, delivery>>> remote_batches(executor.worker_count());
   std::size_t routed = targets.size() + copies;
   for (auto& t : targets) {
-    delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored};
+    delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored, true};
     ports::worker_id owner = t.s->owner();
     if (owner == here) {
       t.s->deliver(std::move(d), now, my_stats());

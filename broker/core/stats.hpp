@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "broker/core/histogram.hpp"
+
 namespace flock::core {
 
 using counter = std::atomic<std::uint64_t>;
@@ -29,6 +31,11 @@ struct alignas(64) worker_stats {
   std::atomic<std::uint64_t> delivery_denied{0};  // not delivered: the subscriber may not read the topic
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> publish_refused_store{0};  // QoS 1/2 refused while the store could not write
+  // From the publisher's PUBLISH arriving (on whichever node) to the copy
+  // written to the subscriber's connection; live deliveries only (not
+  // retained-on-subscribe, not restored). Local publishers, then peers'.
+  latency_histogram deliver_local{latency_bounds_us};
+  latency_histogram deliver_forwarded{latency_bounds_us};
 
   void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
 };

@@ -6,40 +6,6 @@
 
 namespace flock::core {
 
-broker_metrics broker::impl::metrics() {
-  broker_metrics m;
-  m.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(now() - started).count();
-  m.clients_connected = clients_connected.load();
-  m.clients_maximum = clients_maximum.load();
-  m.sessions = session_count();
-  m.subscriptions = subscription_count();
-  {
-    std::shared_lock lock(retained_mutex);
-    m.retained = retained.size();
-  }
-  m.store_healthy = persistence.healthy();
-  m.connections_total = total(stats, &worker_stats::connections_total);
-  m.connects_refused = totals(stats, &worker_stats::connects_refused);
-  m.packets_received = totals(stats, &worker_stats::packets_received);
-  m.packets_sent = totals(stats, &worker_stats::packets_sent);
-  m.bytes_received = total(stats, &worker_stats::bytes_received);
-  m.bytes_sent = total(stats, &worker_stats::bytes_sent);
-  m.publish_received = totals(stats, &worker_stats::publish_received);
-  m.publish_sent = totals(stats, &worker_stats::publish_sent);
-  m.dropped_queue_full = total(stats, &worker_stats::dropped_queue_full);
-  m.dropped_qos0_offline = total(stats, &worker_stats::dropped_qos0_offline);
-  m.dropped_expired = total(stats, &worker_stats::dropped_expired);
-  m.dropped_too_large = total(stats, &worker_stats::dropped_too_large);
-  m.delivery_denied = total(stats, &worker_stats::delivery_denied);
-  m.publish_denied = total(stats, &worker_stats::publish_denied);
-  m.publish_refused_store = total(stats, &worker_stats::publish_refused_store);
-  if (cluster) {
-    m.cluster = cluster->status();
-    m.remote_routes = remote.size();
-  }
-  return m;
-}
-
 void broker::impl::publish_sys() {
   auto put = [&](const char* topic, std::string value) {
     auto msg = std::make_shared<message>();

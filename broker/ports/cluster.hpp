@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "broker/core/delivery.hpp"
+#include "broker/core/histogram.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/remote_ack.hpp"
 #include "broker/core/stamp.hpp"
@@ -83,7 +84,16 @@ struct claim_result {
   moved_session session;
 };
 
-// What $SYS reports about the cluster.
+// One peer's share of cluster_status.
+struct peer_status {
+  std::string name;
+  std::uint64_t forwarded = 0;
+  std::uint64_t dropped = 0;
+  std::size_t outbox = 0;
+  core::latency_reading route_lag;  // its route changes until applied here, µs
+};
+
+// What $SYS and /metrics report about the cluster.
 struct cluster_status {
   std::size_t peers_known = 0;
   std::size_t peers_up = 0;
@@ -93,6 +103,7 @@ struct cluster_status {
   std::uint64_t unconfirmed = 0; // publisher acks released before a peer confirmed
   std::size_t outbox = 0;        // copies waiting for a peer
   std::uint64_t streams_opened = 0;  // streams to peers that came up (reconnects show here)
+  std::vector<peer_status> peers;    // every known peer, with its own counts
 };
 
 class cluster {

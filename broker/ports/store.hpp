@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "broker/core/delivery.hpp"
+#include "broker/core/histogram.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/clock.hpp"
@@ -190,6 +191,15 @@ class store {
   // most `timeout` (shutdown; a failing disk must not hang it). True if
   // everything appended is durable.
   virtual bool flush(duration timeout) = 0;
+
+  // For /metrics: how long each write of a group took (µs, retries
+  // included) and how many operations it carried. Any thread.
+  struct write_metrics {
+    core::latency_reading write_us;
+    core::size_reading batch_ops;
+    std::uint64_t failed_writes = 0;
+  };
+  virtual write_metrics metrics() const { return {}; }
 };
 
 }  // namespace flock::ports

@@ -67,6 +67,10 @@ connection_machine::impl::send_result connection_machine::impl::send_publish(con
   st.add(st.publish_sent[p.qos]);
   st.add(st.packets_sent[static_cast<std::size_t>(codec::packet_type::publish)]);
   st.add(st.bytes_sent, size);
+  if (d.live && m.received_us != 0) {
+    auto waited = core::wall_clock_us() - m.received_us;  // another node's clock may run ahead
+    (m.from_peer ? st.deliver_forwarded : st.deliver_local).observe(waited > 0 ? std::uint64_t(waited) : 0);
+  }
   flush_out();
   return send_result::sent;
 }

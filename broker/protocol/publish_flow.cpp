@@ -91,6 +91,7 @@ std::shared_ptr<core::message> connection_machine::impl::make_message(std::strin
   m->qos = qos;
   m->retain = retain;
   m->publisher = client_id_;
+  m->received_us = core::wall_clock_us();
   if (qos > 0 && broker_.persistence.enabled()) m->id = broker_.new_id();  // persistent subscribers store it under this id
   if (props.message_expiry_interval) m->expires_at = broker_.now() + std::chrono::seconds(*props.message_expiry_interval);
   m->props = std::move(props);

@@ -8,6 +8,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <deque>
+#include <limits>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -35,6 +37,29 @@ class families {
   void gauge(std::string name, std::string help, double value, labels l = {}) {
     add(family(std::move(name), std::move(help), MetricType::Gauge), value, std::move(l));
   }
+  // A histogram whose values are `bounds` units; exported as unit * scale
+  // (microseconds as seconds: 1e-6).
+  template <std::size_t N>
+  static void add_scaled(MetricFamily& f, const core::histogram_reading<N>& r,
+                         const std::array<std::uint64_t, N>& bounds, double scale, labels l = {}) {
+    ClientMetric c;
+    c.label = std::move(l);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+      cumulative += r.counts[i];
+      c.histogram.bucket.push_back({cumulative, double(bounds[i]) * scale});
+    }
+    cumulative += r.counts[N];
+    c.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    c.histogram.sample_count = cumulative;
+    c.histogram.sample_sum = double(r.sum) * scale;
+    f.metric.push_back(std::move(c));
+  }
+  template <std::size_t N>
+  static void add_us(MetricFamily& f, const core::histogram_reading<N>& r, const std::array<std::uint64_t, N>& bounds,
+                     labels l = {}) {
+    add_scaled(f, r, bounds, 1e-6, std::move(l));
+  }
   static void add(MetricFamily& f, double value, labels l = {}) {
     ClientMetric c;
     c.label = std::move(l);
@@ -44,12 +69,13 @@ class families {
   }
   std::string text() const {
     std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, all_);
+    prometheus::TextSerializer().Serialize(out, std::vector<MetricFamily>(all_.begin(), all_.end()));
     return out.str();
   }
 
  private:
-  std::vector<MetricFamily> all_;
+  // A deque: family() hands out references that later families must not move.
+  std::deque<MetricFamily> all_;
 };
 
 const char* packet_name(std::size_t type) {
@@ -118,8 +144,27 @@ std::string metrics_text(const core::broker_metrics& m) {
     families::add(fam, online, {{"state", "online"}});
     families::add(fam, double(m.sessions) - online, {{"state", "offline"}});
   }
+  if (m.queue_depths) {
+    // A histogram over sessions (not over time): each session counts once,
+    // in the bucket of its current queue length.
+    auto& fam = f.family("flock_session_queue_depth", "Sessions by messages queued for them, now.",
+                         MetricType::Histogram);
+    families::add_scaled(fam, *m.queue_depths, core::queue_bounds, 1.0);
+  }
   f.gauge("flock_subscriptions", "Subscriptions held by this node's sessions.", double(m.subscriptions));
   f.gauge("flock_retained_messages", "Retained messages stored.", double(m.retained));
+  if (m.store) {
+    auto& lat = f.family("flock_store_write_duration_seconds",
+                         "Time to write one group of changes to RocksDB (fsync included with durability sync; "
+                         "retries included).",
+                         MetricType::Histogram);
+    families::add_us(lat, m.store->write_us, core::latency_bounds_us);
+    auto& ops = f.family("flock_store_write_batch_operations", "Operations per group written to RocksDB.",
+                         MetricType::Histogram);
+    families::add_scaled(ops, m.store->batch_ops, core::size_bounds, 1.0);
+    f.counter("flock_store_write_failures_total", "Writes to RocksDB that failed (and were retried).",
+              double(m.store->failed_writes));
+  }
   f.gauge("flock_store_healthy", "1 while the durable store can write, 0 while QoS 1/2 publishes are refused.",
           m.store_healthy ? 1 : 0);
 
@@ -160,6 +205,15 @@ std::string metrics_text(const core::broker_metrics& m) {
     }
   }
 
+  {
+    auto& fam = f.family("flock_delivery_latency_seconds",
+                         "From a publisher's PUBLISH arriving (on this or another node) to the copy written to a "
+                         "subscriber, by where the publisher was.",
+                         MetricType::Histogram);
+    families::add_us(fam, m.deliver_local, core::latency_bounds_us, {{"origin", "local"}});
+    families::add_us(fam, m.deliver_forwarded, core::latency_bounds_us, {{"origin", "peer"}});
+  }
+
   if (m.cluster) {
     const auto& c = *m.cluster;
     {
@@ -180,6 +234,23 @@ std::string metrics_text(const core::broker_metrics& m) {
               "Publisher acks released before a peer confirmed its copy (timeout or link lost).",
               double(c.unconfirmed));
     f.gauge("flock_cluster_outbox_messages", "Forwarded copies waiting for a peer's confirmation.", double(c.outbox));
+    {
+      auto& fwd = f.family("flock_cluster_peer_forwarded_total", "Copies of publishes forwarded, by peer.",
+                           MetricType::Counter);
+      auto& drop = f.family("flock_cluster_peer_forward_dropped_total", "Copies not forwarded, by peer.",
+                            MetricType::Counter);
+      auto& box = f.family("flock_cluster_peer_outbox_messages", "Copies waiting for the peer, by peer.",
+                           MetricType::Gauge);
+      auto& lag = f.family("flock_cluster_route_lag_seconds",
+                           "From a peer's route change (its clock) until this node routes by it, by peer.",
+                           MetricType::Histogram);
+      for (const auto& p : c.peers) {
+        families::add_us(lag, p.route_lag, core::latency_bounds_us, {{"peer", p.name}});
+        families::add(fwd, double(p.forwarded), {{"peer", p.name}});
+        families::add(drop, double(p.dropped), {{"peer", p.name}});
+        families::add(box, double(p.outbox), {{"peer", p.name}});
+      }
+    }
     f.counter("flock_cluster_streams_opened_total", "Streams to peers that came up (reconnects count here).",
               double(c.streams_opened));
   }

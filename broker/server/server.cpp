@@ -47,7 +47,12 @@ server::server(server_options options)
   if (!options_.metrics_listen.empty())
     metrics_ = std::make_unique<metrics_http>(
         options_.metrics_listen,
-        metrics_http_handlers{[this] { return metrics_text(broker_->metrics()); }, [this] { return ready(); }});
+        metrics_http_handlers{[this] {
+                                auto m = broker_->metrics();
+                                m.queue_depths = broker_->queue_depths(std::chrono::seconds(2));
+                                return metrics_text(m);
+                              },
+                              [this] { return ready(); }});
   // Last: a port in use fails fast, before a long load. The listeners are
   // bound but accept nothing until start().
   open_store();

@@ -112,6 +112,44 @@ def test_metrics_count_the_traffic(broker):
     wait_for_sample(broker, 'flock_sessions{state="offline"}', 1)
 
 
+def test_histograms_of_latency_queue_depth_and_store_writes(broker):
+    sub = broker.connect("h-sub")
+    sub.subscribe([("h/t", 1)])
+    pub = broker.connect("h-pub")
+    for i in range(5):
+        pub.publish_flow("h/t", b"x%d" % i, qos=1)
+    for _ in range(5):
+        sub.recv_publish()
+    # A retained message sent on subscribe is not a live delivery: not timed.
+    pub.publish_flow("h/r", b"kept", qos=0, retain=True)
+    sub.subscribe([("h/r", 0)])
+    sub.recv_publish()
+    # An offline persistent session with 3 queued messages, one with none.
+    off = broker.connect("h-off", props={SESSION_EXPIRY: 300})
+    off.subscribe([("h/off", 1)])
+    off.disconnect()
+    for i in range(3):
+        pub.publish_flow("h/off", b"q%d" % i, qos=1)
+
+    local = 'flock_delivery_latency_seconds_count{origin="local"}'
+    wait_for_sample(broker, local, 5)
+    wait_for_sample(broker, 'flock_session_queue_depth_bucket{le="10"}', 3)
+    m = samples(broker.scrape())
+    assert m['flock_delivery_latency_seconds_bucket{origin="local",le="+Inf"}'] == 5
+    assert 0 < m['flock_delivery_latency_seconds_sum{origin="local"}'] < 5
+    assert m['flock_delivery_latency_seconds_count{origin="peer"}'] == 0, "a single node forwards nothing"
+    # Three sessions: two with an empty queue (le="0"), h-off with 3 (le="10").
+    assert m['flock_session_queue_depth_bucket{le="0"}'] == 2
+    assert m['flock_session_queue_depth_bucket{le="1"}'] == 2
+    assert m["flock_session_queue_depth_count"] == 3
+    assert m["flock_session_queue_depth_sum"] == 3
+    # h-off's subscription and queued messages went through the store.
+    assert m["flock_store_write_duration_seconds_count"] > 0
+    assert m["flock_store_write_batch_operations_count"] == m["flock_store_write_duration_seconds_count"]
+    assert m["flock_store_write_batch_operations_sum"] >= 4
+    assert m["flock_store_write_failures_total"] == 0
+
+
 def test_promtool_accepts_the_exposition(broker):
     assert os.access(PROMTOOL, os.X_OK), "promtool (Debian package prometheus) missing: make deps installs it"
     c = broker.connect("lint")
