@@ -236,12 +236,14 @@ void node::heartbeat(peer& p) {
   p.last_heartbeat = now();
   wire::Frame f;
   auto* h = f.mutable_heartbeat();
+  // Asked before taking the routes lock: never call the host under our own
+  // lock (a host that asks for status() under its lock deadlocked with this).
+  h->set_retained_digest(host_.retained_digest());
   {
     std::lock_guard lock(routes_mutex_);
     if (!p.routes_live) return;
     h->set_route_seq(route_seq_);
     h->set_route_digest(routes_.digest());
-    h->set_retained_digest(host_.retained_digest());
     fill_members(*h->mutable_members());
     // Under the routes lock: a delta enqueued after this one carries a later seq.
     p.send(std::move(f));
