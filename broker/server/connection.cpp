@@ -93,9 +93,32 @@ void connection::flush() {
   if (closed_ || write_in_flight_ || out_.empty()) return;
   // The handler keeps appending to out_ while writing_ is on the wire.
   writing_.swap(out_);
-  write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_written(ec); });
+  written_ = 0;
+  write_available();
+}
+
+// Writes as much as the kernel takes now, and waits for room only when it
+// takes no more. (asio::async_write hands the socket at most 64 KiB per turn
+// of the event loop: a subscriber on a worker busy with publishers got 64 KiB
+// per turn, a few thousand msg/s, while its output buffer filled up.)
+void connection::write_available() {
+  while (written_ < writing_.size()) {
+    error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(writing_.data() + written_, writing_.size() - written_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      write_in_flight_ = true;
+      socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code& wait_ec) {
+        self->write_in_flight_ = false;
+        if (self->closed_) return;
+        if (wait_ec) return self->on_written(wait_ec);
+        self->write_available();
+      });
+      return;
+    }
+    if (ec) return on_written(ec);
+    written_ += n;
+  }
+  on_written({});
 }
 
 void connection::on_written(const error_code& ec) {
@@ -103,6 +126,7 @@ void connection::on_written(const error_code& ec) {
   if (closed_) return;
   if (ec) return finish();
   writing_.clear();
+  written_ = 0;
   if (!out_.empty()) return flush();
   release_idle_capacity();
   if (closing_) return continue_close();

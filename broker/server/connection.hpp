@@ -50,7 +50,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   // iterating the worker's connections may call it on any of them.
   std::string& out_buffer() override { return out_; }
   void schedule_flush() override;
-  std::size_t pending_bytes() const override { return out_.size() + writing_.size(); }
+  std::size_t pending_bytes() const override { return out_.size() + writing_.size() - written_; }
   void close() override;
   // Server stop: lets the handler say goodbye (MQTT 5 DISCONNECT 0x8B), then close().
   void shutdown() override;
@@ -61,6 +61,7 @@ class connection final : public connection_base, public std::enable_shared_from_
   void read_available();
   void on_peer_eof();
   void flush();
+  void write_available();
   void on_written(const boost::system::error_code& ec);
   void continue_close();
   void finish();
@@ -71,7 +72,8 @@ class connection final : public connection_base, public std::enable_shared_from_
   tcp::endpoint peer_;
   std::unique_ptr<connection_handler> handler_;
   std::string out_;      // the handler appends here
-  std::string writing_;  // handed to async_write; untouched until it completes
+  std::string writing_;  // being written; untouched until all of it is
+  std::size_t written_ = 0;  // of writing_
   std::unique_ptr<asio::steady_timer> close_timer_;  // only while closing
   bool flush_posted_ = false;
   bool write_in_flight_ = false;
