@@ -12,6 +12,7 @@ broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
       stats(ex.worker_count()),
       hlc(node_hash(config.node_name)),
       timed(ex.worker_count()) {
+  for (std::uint32_t w = 0; w < ex.worker_count(); ++w) mailboxes.push_back(std::make_unique<delivery_mailbox>());
   host = make_cluster_host(*this);
 }
 

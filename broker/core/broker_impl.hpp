@@ -17,6 +17,7 @@
 
 #include "broker/core/broker.hpp"
 #include "broker/core/delivery.hpp"
+#include "broker/core/delivery_mailbox.hpp"
 #include "broker/core/journal.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/remote_ack.hpp"
@@ -107,6 +108,11 @@ struct broker::impl {
   // shared groups whose turn is ours); it is delivered locally only.
   publish_result route(const message_ptr& msg, std::vector<ports::store_op>& ops,
                        const std::vector<ports::shared_pick>* forwarded = nullptr);
+  // Hands deliveries for sessions of worker `w` over from another worker
+  // (delivery_mailbox.hpp); drain_mailbox runs on `w`.
+  void send_to_worker(ports::worker_id w, std::vector<delivery_mailbox::item>& batch);
+  void drain_mailbox(ports::worker_id w);
+  std::vector<std::unique_ptr<delivery_mailbox>> mailboxes;  // one per worker
   // A will's Message Expiry Interval counts from when it is published, not
   // from CONNECT (MQTT 5 3.1.3.2.4): the interval rides in the will's props
   // until then and becomes the deadline here.

@@ -222,7 +222,15 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
 
   const ports::worker_id here = current();
   const auto now = this->now();
-  std::vector<std::vector<std::pair<std::shared_ptr<session>, delivery>>> remote_batches(executor.worker_count());
+  // One vector per other worker, reused per thread (but not by a publish
+  // made while delivering this one: a will, say).
+  thread_local std::vector<std::vector<delivery_mailbox::item>> reused;
+  thread_local bool reused_busy = false;
+  std::vector<std::vector<delivery_mailbox::item>> fresh;
+  auto& remote_batches = reused_busy ? fresh : reused;
+  const bool owns_reused = !reused_busy;
+  reused_busy = true;
+  remote_batches.resize(executor.worker_count());
   std::size_t routed = targets.size() + copies;
   for (auto& t : targets) {
     delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored, true};
@@ -233,22 +241,35 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
       remote_batches[owner].emplace_back(std::move(t.s), std::move(d));
     }
   }
-  for (ports::worker_id w = 0; w < remote_batches.size(); ++w) {
-    if (remote_batches[w].empty()) continue;
-    executor.post(w, [this, batch = std::move(remote_batches[w])]() mutable {
-      const auto now = this->now();
-      for (auto& [s, d] : batch) {
-        if (s->owner() == current()) {
-          s->deliver(std::move(d), now, my_stats());
-        } else {
-          run_on_owner(s, [this, d = std::move(d)](const std::shared_ptr<session>& moved) mutable {
-            moved->deliver(std::move(d), this->now(), my_stats());
-          });
-        }
-      }
-    });
-  }
+  for (ports::worker_id w = 0; w < remote_batches.size(); ++w)
+    if (!remote_batches[w].empty()) send_to_worker(w, remote_batches[w]);
+  if (owns_reused) reused_busy = false;
   return {routed, ticket, std::move(ack)};
+}
+
+void broker::impl::send_to_worker(ports::worker_id w, std::vector<delivery_mailbox::item>& batch) {
+  std::uint64_t dropped = 0;
+  const bool post = mailboxes[w]->put(batch, dropped);
+  batch.clear();
+  if (dropped != 0) my_stats().add(my_stats().dropped_queue_full, dropped);
+  if (post) executor.post(w, [this, w] { drain_mailbox(w); });
+}
+
+void broker::impl::drain_mailbox(ports::worker_id w) {
+  thread_local std::vector<delivery_mailbox::item> batch;
+  mailboxes[w]->take(batch);
+  const auto now = this->now();
+  auto& st = my_stats();
+  for (auto& [s, d] : batch) {
+    if (s->owner() == w) {
+      s->deliver(std::move(d), now, st);
+    } else {  // moved to another worker meanwhile
+      run_on_owner(std::move(s), [this, d = std::move(d)](const std::shared_ptr<session>& moved) mutable {
+        moved->deliver(std::move(d), this->now(), my_stats());
+      });
+    }
+  }
+  batch.clear();  // the sessions and messages go now, not at the next drain
 }
 
 }  // namespace flock::core

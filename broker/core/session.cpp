@@ -69,6 +69,12 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
     drop_queued(d);
     return;
   }
+  // The queue is the overflow of the connection's output buffer: when there
+  // is room again, what waits goes first, and this one right behind it.
+  // (Waiting for the next write completion to pump sent a few hundred per
+  // round trip while a flood of deliveries found the queue full and was
+  // dropped: 0.5% of a QoS 0 fan-in arrived.)
+  if (sink_ && !queue_.empty() && sink_->writable()) pump(now, stats);
   // Keep order: only bypass the queue when nothing is waiting in it.
   if (sink_ && queue_.empty() && sink_->writable() && (d.qos == 0 || inflight_.size() < sink_->send_window())) {
     send_now(d, now, stats);
@@ -315,7 +321,7 @@ void session::absorb(ports::moved_session m, std::vector<ports::store_op>& ops,
     stores_messages_.store(true, std::memory_order_release);
     ops.push_back(record(false));
   }
-  std::deque<delivery> arrived = std::move(queue_);  // delivered here while the session travelled
+  lazy_deque<delivery> arrived = std::move(queue_);  // delivered here while the session travelled
   queue_.clear();
   for (auto& md : m.queue) queue_.push_back(adopt(md, true, ops, new_id));
   for (auto& d : arrived) queue_.push_back(std::move(d));
