@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "broker/core/delivery.hpp"
+#include "broker/core/lazy_deque.hpp"
 #include "broker/core/journal.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/clock.hpp"
@@ -184,9 +185,9 @@ class session {
   }
   std::unique_ptr<travel_state> travel_;
   session_sink* sink_ = nullptr;
-  std::deque<delivery> queue_;
-  // In send order; the map is small (bounded by the in-flight window).
-  std::deque<inflight_message> inflight_;
+  lazy_deque<delivery> queue_;
+  // In send order; small (bounded by the in-flight window).
+  lazy_deque<inflight_message> inflight_;
   std::unordered_set<std::uint16_t> incoming_qos2_;
   std::map<std::string, subscription_options, std::less<>> subscriptions_;
   std::uint16_t last_packet_id_ = 0;

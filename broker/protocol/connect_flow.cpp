@@ -158,7 +158,7 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
     p.server_keep_alive = server_keep_alive;
     p.session_expiry_interval = granted_expiry;
   }
-  pending_connack_ = std::move(ack);
+  pending_connack_ = std::make_unique<codec::connack>(std::move(ack));
   phase_ = phase::awaiting_session;
   broker_.open_session(client_id_, clean_start_, weak_from_this());
 }

@@ -124,7 +124,9 @@ struct connection_machine::impl final : core::session_sink,
   std::uint16_t client_topic_alias_maximum_ = 0;
   bool problem_information_ = true;
   bool counted_connected_ = false;
-  std::optional<codec::connack> pending_connack_;  // sent when the session is ready
+  // Sent when the session is ready. A pointer: a CONNACK with its properties
+  // is ~500 bytes that an established connection would carry for life.
+  std::unique_ptr<codec::connack> pending_connack_;
 
   std::shared_ptr<core::session> session_;
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
