@@ -6,8 +6,10 @@
 #
 # For every case each broker is started fresh (flockd: temp data dir, a free
 # loopback port, --workers 2; Mosquitto: temp config with `listener PORT
-# 127.0.0.1` and `allow_anonymous true`), measured with flock-bench, and
-# stopped by its PID. Prints a table with the ratio flock/mosquitto; the raw
+# 127.0.0.1` and `allow_anonymous true`, plus `persistence true` for the
+# persistent case), measured with flock-bench, and stopped by its PID. The
+# broker's CPU time (user + system, /proc/PID/stat) around each run gives
+# CPU per received message. Prints a table with the ratio flock/mosquitto; the raw
 # JSON of every run is kept in --out (default: a temp dir, printed at the end).
 # Every run is bounded: --duration (default 8) + 1 s warm-up + at most 10 s of
 # drain, and a hard `timeout` around each flock-bench.
@@ -80,6 +82,11 @@ start_broker() {
       ;;
     mosquitto)
       printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/mosquitto.conf"
+      if [[ "${2:-}" == persistent ]]; then
+        # Its own directory, writable by the user Mosquitto drops to when started as root.
+        rm -rf "$work/mdata" && mkdir -p "$work/mdata" && chmod 777 "$work/mdata"
+        printf 'persistence true\npersistence_location %s/\n' "$work/mdata" >>"$work/mosquitto.conf"
+      fi
       ( ulimit -n 20000 2>/dev/null || true
         exec "$mosquitto" -c "$work/mosquitto.conf"
       ) >"$out/mosquitto-$port.log" 2>&1 &
@@ -95,14 +102,21 @@ start_broker() {
   exit 1
 }
 
-# case name | flock-bench arguments
+# case name | flock-bench arguments (the cases of issue 5)
 cases=(
-  "qos0-fanin|pubsub --qos 0 --publishers 4 --subscribers 1 --topics 1"
-  "qos0-fanin-50k|pubsub --qos 0 --publishers 4 --subscribers 1 --topics 1 --rate 50000"
-  "qos1|pubsub --qos 1 --publishers 4 --subscribers 4 --topics 4 --inflight 16"
-  "qos1-20k|pubsub --qos 1 --publishers 4 --subscribers 4 --topics 4 --inflight 16 --rate 20000"
-  "idle-10k|connections --connections 10000 --connect-concurrency 256"
+  "qos0-fanin|pubsub --qos 0 --publishers 8 --subscribers 1 --topics 1"
+  "qos0-pairs|pubsub --qos 0 --publishers 50 --subscribers 50 --topics 50"
+  "qos1-pairs|pubsub --qos 1 --publishers 50 --subscribers 50 --topics 50 --inflight 16"
+  "fanout|pubsub --qos 0 --publishers 1 --subscribers 1000 --topics 1"
+  "qos1-10k|pubsub --qos 1 --publishers 50 --subscribers 50 --topics 50 --inflight 16 --rate 10000"
+  "persistent-qos1|pubsub --qos 1 --persistent --publishers 4 --subscribers 4 --topics 4 --inflight 16"
+  "idle|connections --connections 19000 --subscribe --connect-concurrency 256"
 )
+
+# CPU seconds (user + system) the broker has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 
 echo "flock-bench compare: $(nproc) cores, flockd $("$work/flockd" --version | awk '{print $2}') (sha256 $flockd_sha), $("$mosquitto" -h 2>/dev/null | head -1 | sed 's/^mosquitto version /mosquitto /')"
 for c in "${cases[@]}"; do
@@ -110,14 +124,16 @@ for c in "${cases[@]}"; do
   args="${c#*|}"
   if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
   for broker in flock mosquitto; do
-    start_broker "$broker"
+    start_broker "$broker" "$([[ "$name" == persistent* ]] && echo persistent)"
     extra=(--duration "$duration" --warmup 1)
     [[ "$args" == connections* ]] && extra=(--duration "$duration" --broker-pid "$broker_pid")
     echo "  $name on $broker (port $port) ..." >&2
     rc=0
+    cpu_before="$(cpu_seconds "$broker_pid")"
     # shellcheck disable=SC2086
     timeout $((duration + 120)) "$bench" $args --port "$port" --json --quiet "${extra[@]}" \
       >"$out/$name-$broker.json" 2>"$out/$name-$broker.err" || rc=$?
+    echo "$cpu_before $(cpu_seconds "$broker_pid")" >"$out/$name-$broker.cpu"
     [[ $rc -eq 0 ]] || echo "  $name on $broker: flock-bench exited $rc: $(tail -1 "$out/$name-$broker.err")" >&2
     stop_broker
   done
@@ -142,37 +158,66 @@ def get(d, path):
     return d
 
 rows = [
-    ("qos0-fanin", "QoS 0, 4 pub -> 1 sub, max rate", [
+    ("qos0-fanin", "QoS 0 fan-in, 8 pub -> 1 sub, max rate", [
         ("received msg/s", "rates.received", "hi"),
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo"),
         ("not delivered %", "@undelivered", "lo"),
-        ("latency p50 ms", "@latency.p50", "lo"),
-        ("latency p99 ms", "@latency.p99", "lo")]),
-    ("qos0-fanin-50k", "QoS 0, 4 pub -> 1 sub, 50k msg/s", [
+        ("latency p50 ms", "@latency.p50", "lo")]),
+    ("qos0-pairs", "QoS 0 pairs, 50 pub -> 50 sub (50 topics), max rate", [
         ("received msg/s", "rates.received", "hi"),
-        ("latency p50 ms", "@latency.p50", "lo"),
-        ("latency p99 ms", "@latency.p99", "lo")]),
-    ("qos1", "QoS 1, 4 pub -> 4 sub (4 topics), max rate", [
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo"),
+        ("not delivered %", "@undelivered", "lo"),
+        ("latency p50 ms", "@latency.p50", "lo")]),
+    ("qos1-pairs", "QoS 1 pairs, 50 -> 50, --inflight 16, max rate", [
         ("acknowledged msg/s", "rates.acknowledged", "hi"),
         ("received msg/s", "rates.received", "hi"),
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo"),
         ("lost", "totals.lost", "lo"),
         ("latency p50 ms", "@latency.p50", "lo"),
         ("latency p99 ms", "@latency.p99", "lo")]),
-    ("qos1-20k", "QoS 1, 4 pub -> 4 sub, 20k msg/s", [
+    ("fanout", "QoS 0 fan-out, 1 pub -> 1000 sub, max rate", [
+        ("received msg/s", "rates.received", "hi"),
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo"),
+        ("not delivered %", "@undelivered", "lo"),
+        ("latency p50 ms", "@latency.p50", "lo")]),
+    ("qos1-10k", "QoS 1, 50 -> 50 at 10,000 msg/s", [
         ("received msg/s", "rates.received", "hi"),
         ("lost", "totals.lost", "lo"),
         ("latency p50 ms", "@latency.p50", "lo"),
         ("latency p99 ms", "@latency.p99", "lo"),
-        ("latency p99.9 ms", "@latency.p99.9", "lo")]),
-    ("idle-10k", "10,000 idle connections", [
+        ("latency p99.9 ms", "@latency.p99.9", "lo"),
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo")]),
+    ("persistent-qos1", "QoS 1 to persistent sessions (flockd RocksDB async; Mosquitto persistence true), 4 -> 4", [
+        ("acknowledged msg/s", "rates.acknowledged", "hi"),
+        ("received msg/s", "rates.received", "hi"),
+        ("lost", "totals.lost", "lo"),
+        ("ack latency p50 ms", "@ack_latency.p50", "lo"),
+        ("broker CPU us per received msg", "@cpu_per_msg", "lo")]),
+    ("idle", "19,000 idle connections, one subscription each", [
         ("connected", "connections.connected", "hi"),
         ("connect rate conn/s", "connections.connect_rate", "hi"),
         ("broker RSS held MiB", "broker_memory.rss_held", "lo"),
         ("bytes per connection", "broker_memory.bytes_per_connection", "lo")]),
 ]
 
-def value(d, path):
+def cpu_per_msg(name, broker, d):
+    try:
+        with open(os.path.join(out, f"{name}-{broker}.cpu")) as f:
+            before, after = (float(x) for x in f.read().split())
+    except Exception:
+        return None
+    received = get(d, "totals.received") or 0
+    return 1e6 * (after - before) / received if received else None
+
+def value(d, path, name=None, broker=None):
     if d is None:
         return None
+    if path == "@cpu_per_msg":
+        return cpu_per_msg(name, broker, d)
+    if path.startswith("@ack_latency."):
+        lat = d.get("ack_latency", {})
+        v = lat.get(path[len("@ack_latency."):])
+        return None if v is None or not lat.get("count") else v / 1000.0
     if path == "@undelivered":
         t = d.get("totals", {})
         exp = t.get("expected") or 0
@@ -199,7 +244,7 @@ for name, title, metrics in rows:
         continue
     lines.append((title, "", "", ""))
     for label, path, _ in metrics:
-        fv, mv = value(f, path), value(m, path)
+        fv, mv = value(f, path, name, "flock"), value(m, path, name, "mosquitto")
         ratio = "-"
         if fv is not None and mv not in (None, 0):
             ratio = f"{fv / mv:.2f}"
