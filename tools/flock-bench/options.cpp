@@ -11,7 +11,9 @@ const char* usage_text() {
 
 Load generator for MQTT brokers (flock, Mosquitto, ...). Scenarios:
   pubsub       P publishers -> S subscribers on T topics; rates, latency, loss
-  connections  open N idle connections, hold them, report rate and broker memory
+  pub          pubsub without subscribers: publish (and ack) rates only
+  connections  open N idle connections (--subscribe: one subscription each), hold
+               them, report rate and broker memory (alias: conn)
   fill         publish N retained messages, or queue K messages in M offline sessions
   drain        reconnect the sessions of `fill --sessions` and count what they get
   converge     subscribe on --sub-host, probe from --host: time until the route works
@@ -161,8 +163,15 @@ options parse_options(const std::vector<std::string>& args) {
     w->second(a, *value);
   }
 
-  const std::string known = "pubsub, connections, fill, drain, converge or move";
+  const std::string known = "pubsub, pub, connections (conn), fill, drain, converge or move";
   check(!o.scenario.empty(), "no scenario given (" + known + ")");
+  // Short names, as emqtt-bench users know them: `conn`, and `pub` for a
+  // publish-only pubsub (no subscribers: published and acknowledged rates).
+  if (o.scenario == "conn") o.scenario = "connections";
+  if (o.scenario == "pub") {
+    o.scenario = "pubsub";
+    o.subscribers = 0;
+  }
   check(o.scenario == "pubsub" || o.scenario == "connections" || o.scenario == "fill" || o.scenario == "drain" ||
             o.scenario == "converge" || o.scenario == "move",
         "unknown scenario '" + o.scenario + "' (" + known + ")");
