@@ -75,6 +75,11 @@ void client::connect(const tcp::endpoint& broker) {
   publishes_in_flight_ = 0;
   deadline_ = steady::now() + options_.connect_timeout;
   auto gen = generation_;
+  if (options_.source) {
+    socket_.open(broker.protocol(), ec);
+    if (!ec) socket_.bind(tcp::endpoint(*options_.source, 0), ec);
+    if (ec) return fail("cannot bind to " + options_.source->to_string() + ": " + ec.message());
+  }
   socket_.async_connect(broker, [this, gen](const boost::system::error_code& ec) {
     if (gen != generation_ || state_ != state::connecting) return;
     if (ec) return fail("cannot connect: " + ec.message());

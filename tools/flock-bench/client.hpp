@@ -49,6 +49,7 @@ struct client_options {
   std::optional<std::string> username;
   std::optional<std::string> password;
   std::chrono::milliseconds connect_timeout{10000};
+  std::optional<asio::ip::address> source;  // bind to it before connecting
 };
 
 class client;

@@ -1,5 +1,7 @@
 #include "tools/flock-bench/options.hpp"
 
+#include "tools/flock-bench/asio.hpp"
+
 #include <charconv>
 #include <functional>
 #include <map>
@@ -24,6 +26,8 @@ Connection:
   --sub-host HOST  --sub-port PORT   where subscribers connect (pubsub subscribers, fill and
                       drain sessions, converge subscriber, move resume); default --host/--port
   --client-prefix S (bench)   client ids <S>-pub-<n>, <S>-sub-<n>, <S>-conn-<n>, <S>-sess-<n>
+  --source-addresses A,B,...  bind connections to these local addresses in turn
+                      (e.g. 127.0.0.2,127.0.0.3: each gives ~28k more ports)
   --mqtt-version 4|5 (4)  --threads N (1)  --keepalive S (60)  --connect-timeout S (10)
   --json                  one JSON object on stdout instead of the summary
   --quiet                 no progress lines on stderr
@@ -96,6 +100,16 @@ options parse_options(const std::vector<std::string>& args) {
   std::map<std::string, setter> with_value = {
       {"--scenario", [&](auto&, auto& v) { o.scenario = v; }},
       {"--host", [&](auto&, auto& v) { o.host = v; }},
+      {"--source-addresses", [&](auto&, auto& v) {
+         o.source_addresses.clear();
+         std::size_t start = 0;
+         while (start <= v.size()) {
+           auto comma = v.find(',', start);
+           if (comma == std::string::npos) comma = v.size();
+           if (comma > start) o.source_addresses.push_back(v.substr(start, comma - start));
+           start = comma + 1;
+         }
+       }},
       {"--port", [&](auto& f, auto& v) { o.port = number<std::uint16_t>(f, v); }},
       {"--sub-host", [&](auto&, auto& v) { o.sub_host = v; }},
       {"--sub-port", [&](auto& f, auto& v) { o.sub_port = number<std::uint16_t>(f, v); }},
@@ -175,6 +189,11 @@ options parse_options(const std::vector<std::string>& args) {
   check(o.scenario == "pubsub" || o.scenario == "connections" || o.scenario == "fill" || o.scenario == "drain" ||
             o.scenario == "converge" || o.scenario == "move",
         "unknown scenario '" + o.scenario + "' (" + known + ")");
+  for (const auto& a : o.source_addresses) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(a, ec);
+    check(!ec, "--source-addresses: '" + a + "' is not an IP address");
+  }
   check(o.mqtt_version == 4 || o.mqtt_version == 5, "--mqtt-version must be 4 (3.1.1) or 5");
   check(o.threads >= 1 && o.threads <= 64, "--threads must be 1..64");
   check(o.keepalive >= 0 && o.keepalive <= 65535, "--keepalive must be 0..65535");

@@ -23,6 +23,10 @@ struct options {
   std::optional<std::string> password;
   std::string client_prefix = "bench";
   int mqtt_version = 4;  // 4 = 3.1.1, 5 = 5.0
+  // Local addresses connections are bound to, round robin (empty: the
+  // kernel's choice). Each source address has its own ~28k ephemeral ports
+  // towards one broker address, so several give more connections.
+  std::vector<std::string> source_addresses;
   int threads = 1;
   int keepalive = 60;
   double connect_timeout = 10;

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -154,6 +155,10 @@ client_options base_client_options(const options& o, std::string client_id) {
   c.username = o.username;
   c.password = o.password;
   c.connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.connect_timeout * 1000));
+  if (!o.source_addresses.empty()) {
+    static std::atomic<std::size_t> next{0};  // round robin over every client of the run
+    c.source = asio::ip::make_address(o.source_addresses[next++ % o.source_addresses.size()]);
+  }
   return c;
 }
 
