@@ -95,7 +95,15 @@ void broker::impl::hand_over(const std::shared_ptr<session>& s, ports::worker_id
                              std::weak_ptr<session_requester> requester, bool session_present) {
   s->set_owner(w);
   executor.post(w, [this, s, requester, session_present] {
-    if (s->owner() != current() || s->ended()) return;
+    if (s->owner() != current() || s->ended() || s->moving()) {
+      // Between the hand-over and now a newer connect took the session (here
+      // on another worker, or on another node, which ended it or is moving
+      // it there): this connection lost. Without this it waited for a
+      // session forever, or attached to one on its way out, and two clients
+      // with one id stayed connected.
+      if (auto r = requester.lock()) r->on_session_refused();
+      return;
+    }
     if (auto r = requester.lock()) {
       r->on_session_ready(s, session_present);
     } else {
