@@ -30,11 +30,12 @@ struct broker_metrics {
   std::array<std::uint64_t, 3> publish_received{};  // by QoS
   std::array<std::uint64_t, 3> publish_sent{};
 
-  std::uint64_t dropped_queue_full = 0;
-  std::uint64_t dropped_qos0_offline = 0;
-  std::uint64_t dropped_expired = 0;
-  std::uint64_t dropped_too_large = 0;
-  std::uint64_t delivery_denied = 0;       // the subscriber may not read the topic
+  // By the QoS the delivery would have had.
+  std::array<std::uint64_t, 3> dropped_queue_full{};
+  std::array<std::uint64_t, 3> dropped_qos0_offline{};
+  std::array<std::uint64_t, 3> dropped_expired{};
+  std::array<std::uint64_t, 3> dropped_too_large{};
+  std::array<std::uint64_t, 3> delivery_denied{};  // the subscriber may not read the topic
   std::uint64_t publish_denied = 0;        // refused by the ACL
   std::uint64_t publish_refused_store = 0; // refused while the store could not write
 
@@ -50,7 +51,10 @@ struct broker_metrics {
   std::size_t remote_routes = 0;
 
   std::uint64_t dropped() const {
-    return dropped_queue_full + dropped_qos0_offline + dropped_expired + dropped_too_large;
+    std::uint64_t n = 0;
+    for (std::size_t q = 0; q < 3; ++q)
+      n += dropped_queue_full[q] + dropped_qos0_offline[q] + dropped_expired[q] + dropped_too_large[q];
+    return n;
   }
 };
 

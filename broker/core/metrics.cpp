@@ -28,11 +28,11 @@ broker_metrics broker::impl::metrics() {
   m.bytes_sent = total(stats, &worker_stats::bytes_sent);
   m.publish_received = totals(stats, &worker_stats::publish_received);
   m.publish_sent = totals(stats, &worker_stats::publish_sent);
-  m.dropped_queue_full = total(stats, &worker_stats::dropped_queue_full);
-  m.dropped_qos0_offline = total(stats, &worker_stats::dropped_qos0_offline);
-  m.dropped_expired = total(stats, &worker_stats::dropped_expired);
-  m.dropped_too_large = total(stats, &worker_stats::dropped_too_large);
-  m.delivery_denied = total(stats, &worker_stats::delivery_denied);
+  m.dropped_queue_full = totals(stats, &worker_stats::dropped_queue_full);
+  m.dropped_qos0_offline = totals(stats, &worker_stats::dropped_qos0_offline);
+  m.dropped_expired = totals(stats, &worker_stats::dropped_expired);
+  m.dropped_too_large = totals(stats, &worker_stats::dropped_too_large);
+  m.delivery_denied = totals(stats, &worker_stats::delivery_denied);
   m.publish_denied = total(stats, &worker_stats::publish_denied);
   m.publish_refused_store = total(stats, &worker_stats::publish_refused_store);
   for (const auto& w : stats) {

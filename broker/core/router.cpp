@@ -251,7 +251,7 @@ void broker::impl::send_to_worker(ports::worker_id w, std::vector<delivery_mailb
   std::uint64_t dropped = 0;
   const bool post = mailboxes[w]->put(batch, dropped);
   batch.clear();
-  if (dropped != 0) my_stats().add(my_stats().dropped_queue_full, dropped);
+  if (dropped != 0) my_stats().add(my_stats().dropped_queue_full[0], dropped);  // only QoS 0 is dropped there
   if (post) executor.post(w, [this, w] { drain_mailbox(w); });
 }
 

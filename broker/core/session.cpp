@@ -11,11 +11,11 @@ namespace {
 bool expired(const delivery& d, ports::time_point now) { return d.msg->expires_at && *d.msg->expires_at <= now; }
 
 // False (and counted) when the sink refused the message for good.
-bool was_sent(session_sink::send_result r, worker_stats& stats) {
+bool was_sent(session_sink::send_result r, std::uint8_t qos, worker_stats& stats) {
   switch (r) {
     case session_sink::send_result::sent: return true;
-    case session_sink::send_result::too_large: stats.add(stats.dropped_too_large); return false;
-    case session_sink::send_result::not_authorized: stats.add(stats.delivery_denied); return false;
+    case session_sink::send_result::too_large: stats.add(stats.dropped_too_large[qos]); return false;
+    case session_sink::send_result::not_authorized: stats.add(stats.delivery_denied[qos]); return false;
   }
   return false;
 }
@@ -36,7 +36,7 @@ void session::attach(session_sink* sink, worker_stats& stats) {
     if (it->state == outgoing_state::awaiting_pubcomp) {
       sink_->send_pubrel(it->packet_id);
       ++it;
-    } else if (!was_sent(sink_->send_publish(it->d, it->packet_id, true), stats)) {
+    } else if (!was_sent(sink_->send_publish(it->d, it->packet_id, true), it->d.qos, stats)) {
       drop_inflight(*it);
       it = inflight_.erase(it);
     } else {
@@ -65,7 +65,7 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
     return;
   }
   if (expired(d, now)) {
-    stats.add(stats.dropped_expired);
+    stats.add(stats.dropped_expired[d.qos]);
     drop_queued(d);
     return;
   }
@@ -85,15 +85,16 @@ void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {
 
 void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
   if (!sink_ && d.qos == 0 && !config_.queue_qos0_messages) {
-    stats.add(stats.dropped_qos0_offline);
+    stats.add(stats.dropped_qos0_offline[0]);
     return;
   }
   if (bounded && config_.max_queued_messages != 0 && queue_.size() >= config_.max_queued_messages) {
-    stats.add(stats.dropped_queue_full);
     if (config_.queue_overflow_policy == queue_overflow::drop_newest) {
+      stats.add(stats.dropped_queue_full[d.qos]);
       drop_queued(d);
       return;
     }
+    stats.add(stats.dropped_queue_full[queue_.front().qos]);
     drop_queued(queue_.front());
     queue_.pop_front();
   }
@@ -102,7 +103,7 @@ void session::enqueue(delivery d, worker_stats& stats, bool bounded) {
 
 bool session::send_now(delivery& d, ports::time_point now, worker_stats& stats) {
   if (d.qos == 0) {
-    return was_sent(sink_->send_publish(d, 0, false), stats);
+    return was_sent(sink_->send_publish(d, 0, false), 0, stats);
   }
   std::uint16_t id = next_packet_id();
   auto state = d.qos == 1 ? outgoing_state::awaiting_puback : outgoing_state::awaiting_pubrec;
@@ -117,7 +118,7 @@ bool session::send_now(delivery& d, ports::time_point now, worker_stats& stats) 
     if (d.qos == 2) sink_->hold_output_until(t);
   }
   m.d = std::move(d);
-  if (!was_sent(sink_->send_publish(m.d, id, false), stats)) {
+  if (!was_sent(sink_->send_publish(m.d, id, false), m.d.qos, stats)) {
     drop_inflight(m);
     return false;
   }
@@ -134,7 +135,7 @@ void session::pump(ports::time_point now, worker_stats& stats) {
   while (sink_ && !queue_.empty() && budget > 0) {
     delivery& front = queue_.front();
     if (expired(front, now)) {
-      stats.add(stats.dropped_expired);
+      stats.add(stats.dropped_expired[front.qos]);
       drop_queued(front);
       queue_.pop_front();
       continue;
@@ -151,7 +152,7 @@ void session::enqueue_all(std::vector<delivery>& ds, ports::time_point now, work
   if (ended_) return;
   for (auto& d : ds) {
     if (expired(d, now)) {
-      stats.add(stats.dropped_expired);
+      stats.add(stats.dropped_expired[d.qos]);
       drop_queued(d);
       continue;
     }

@@ -23,12 +23,13 @@ struct alignas(64) worker_stats {
   std::array<counter, 3> publish_sent{};
   // CONNECTs answered with a refusing CONNACK, by MQTT 5 reason code.
   std::array<counter, 256> connects_refused{};
-  std::atomic<std::uint64_t> dropped_queue_full{0};
-  std::atomic<std::uint64_t> dropped_qos0_offline{0};
-  std::atomic<std::uint64_t> dropped_expired{0};
-  std::atomic<std::uint64_t> dropped_too_large{0};
+  // Deliveries not made, by reason and by the QoS they would have had.
+  std::array<counter, 3> dropped_queue_full{};
+  std::array<counter, 3> dropped_qos0_offline{};
+  std::array<counter, 3> dropped_expired{};
+  std::array<counter, 3> dropped_too_large{};
+  std::array<counter, 3> delivery_denied{};  // the subscriber may not read the topic
   std::atomic<std::uint64_t> publish_denied{0};   // PUBLISH or will refused by the ACL
-  std::atomic<std::uint64_t> delivery_denied{0};  // not delivered: the subscriber may not read the topic
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> publish_refused_store{0};  // QoS 1/2 refused while the store could not write
   // From the publisher's PUBLISH arriving (on whichever node) to the copy

@@ -179,13 +179,16 @@ std::string metrics_text(const core::broker_metrics& m) {
     }
   }
   {
-    auto& fam = f.family("flock_messages_dropped_total", "Messages not delivered to a subscriber, by reason.",
+    auto& fam = f.family("flock_messages_dropped_total",
+                         "Messages not delivered to a subscriber, by reason and by the QoS they would have had.",
                          MetricType::Counter);
-    families::add(fam, double(m.dropped_queue_full), {{"reason", "queue_full"}});
-    families::add(fam, double(m.dropped_qos0_offline), {{"reason", "qos0_offline"}});
-    families::add(fam, double(m.dropped_expired), {{"reason", "expired"}});
-    families::add(fam, double(m.dropped_too_large), {{"reason", "too_large_for_client"}});
-    families::add(fam, double(m.delivery_denied), {{"reason", "not_authorized"}});
+    for (std::size_t q = 0; q < 3; ++q) {
+      families::add(fam, double(m.dropped_queue_full[q]), {{"qos", qos_label(q)}, {"reason", "queue_full"}});
+      families::add(fam, double(m.dropped_qos0_offline[q]), {{"qos", qos_label(q)}, {"reason", "qos0_offline"}});
+      families::add(fam, double(m.dropped_expired[q]), {{"qos", qos_label(q)}, {"reason", "expired"}});
+      families::add(fam, double(m.dropped_too_large[q]), {{"qos", qos_label(q)}, {"reason", "too_large_for_client"}});
+      families::add(fam, double(m.delivery_denied[q]), {{"qos", qos_label(q)}, {"reason", "not_authorized"}});
+    }
   }
   {
     auto& fam = f.family("flock_publishes_refused_total", "PUBLISH packets (and wills) refused, by reason.",

@@ -15,7 +15,10 @@ def test_broker_closes_after_one_and_a_half_keepalive_of_silence(broker, version
     c.wait_closed(timeout=6)
     elapsed = time.monotonic() - start
     assert elapsed >= 2.0, "closed after %.2fs, before the 2s keepalive" % elapsed
-    assert elapsed <= 3.0 + 1.0, "closed after %.2fs, 1.5 x keepalive is 3s" % elapsed
+    # Keepalive is checked on the 1 s tick: a tick just before the 3 s deadline
+    # leaves it to the next one, up to 1 s later; plus scheduling (4.00009 s
+    # was seen under ASan).
+    assert elapsed <= 3.0 + 1.0 + 0.5, "closed after %.2fs, 1.5 x keepalive is 3s" % elapsed
 
 
 def test_silent_client_is_eventually_disconnected(broker, version):

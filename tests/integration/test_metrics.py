@@ -111,7 +111,9 @@ def test_metrics_count_the_traffic(broker):
     off.subscribe([("m/off", 0)])
     off.disconnect()
     pub.publish_flow("m/off", b"lost", qos=0)
-    wait_for_sample(broker, 'flock_messages_dropped_total{reason="qos0_offline"}', 1)
+    wait_for_sample(broker, 'flock_messages_dropped_total{qos="0",reason="qos0_offline"}', 1)
+    m = samples(broker.scrape())
+    assert m['flock_messages_dropped_total{qos="1",reason="queue_full"}'] == 0  # every reason, by QoS
     wait_for_sample(broker, 'flock_sessions{state="offline"}', 1)
 
 
