@@ -48,6 +48,9 @@ void session::attach(session_sink* sink, worker_stats& stats) {
 void session::detach() {
   sink_ = nullptr;
   online_.store(false, std::memory_order_relaxed);
+  // An offline session keeps memory only for what it still holds.
+  queue_.release_if_empty();
+  inflight_.release_if_empty();
 }
 
 void session::deliver(delivery d, ports::time_point now, worker_stats& stats) {

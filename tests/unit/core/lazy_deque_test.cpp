@@ -22,6 +22,9 @@ TEST(lazy_deque, empty_iterates_nothing_and_fills_in_order) {
   q.pop_front();
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(q.begin(), q.end());
+  q.release_if_empty();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.begin(), q.end());
   q.push_back("c");  // usable again after it let go of its memory
   EXPECT_EQ(q.front(), "c");
 }
@@ -39,6 +42,9 @@ TEST(lazy_deque, erase_loop_ends_when_the_last_element_goes) {
   }
   EXPECT_EQ(seen, 4);
   EXPECT_TRUE(q.empty());
+  q.release_if_empty();
+  q.release_if_empty();  // twice is harmless
+  EXPECT_EQ(q.size(), 0u);
 }
 
 TEST(lazy_deque, moves_its_contents_and_clear_empties) {
