@@ -90,21 +90,30 @@ void server::start() {
   // First: /healthz answers (and /readyz says 503) while the cluster joins.
   if (metrics_) metrics_->start();
   pool_.start();
-  if (cluster_) {
-    try {
-      cluster_->start();
-    } catch (...) {
-      pool_.stop();
-      pool_.join();
-      started_ = false;
-      throw;
-    }
+  try {
+    if (cluster_) cluster_->start();
+    // listen() can still fail: another process with SO_REUSEADDR may have
+    // bound the port since construction and listened first.
+    for (auto& l : listeners_) l->start();
+  } catch (...) {
+    abandon_start();
+    throw;
   }
-  for (auto& l : listeners_) l->start();
   control_thread_ = std::thread([this] { control_io_.run(); });
   ready_.store(true, std::memory_order_release);
   log::info("flockd ", FLOCK_VERSION, " started: ", pool_.worker_count(), " workers, node ",
             options_.broker.node_name);
+}
+
+void server::abandon_start() {
+  // The control thread is not running yet, so the listeners are closed from
+  // here; stop() would wait for that thread forever.
+  for (auto& l : listeners_) l->stop();
+  if (cluster_) cluster_->stop();  // no-op if it did not start; else peers hear we left
+  pool_.stop();
+  pool_.join();
+  if (metrics_) metrics_->stop();
+  started_ = false;
 }
 
 void server::run() {

@@ -81,6 +81,8 @@ class server {
   void on_tick(worker& w);
   void wait_for_connections_to_close(std::chrono::steady_clock::time_point deadline) const;
   void open_store();
+  // start() failed half-way: undo what it started (stop() expects a full start).
+  void abandon_start();
   // Writes what the store holds, then runs the answers it released (shutdown).
   void flush_store(const char* when);
 

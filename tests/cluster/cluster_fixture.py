@@ -105,12 +105,27 @@ class Node(ic.Broker):
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir)
         self.down = False
 
-    def wait_started(self, timeout=15.0):
-        wait_for(self._accepting, timeout, message="node %s to accept connections" % self.name)
+    def wait_started(self, timeout=15.0, new_ports=False):
+        """Wait until the node accepts MQTT connections. With `new_ports` (a first start, whose
+        ports nobody relies on yet), a start that failed because another test's process took
+        one of its ports between free_port() and flockd's bind or listen is retried on fresh
+        ports; the other nodes learn the new cluster address when this node dials them."""
+        for attempt in range(3):
+            try:
+                wait_for(self._accepting, timeout, message="node %s to accept connections" % self.name)
+                return
+            except AssertionError:
+                log = self.current_log()
+                port_taken = b"in use" in log or b"cannot listen for the cluster" in log
+                if not new_ports or attempt == 2 or self.proc.poll() is None or not port_taken:
+                    raise
+                self.log.close()
+                self.port, self.cluster_port = free_port(), free_port()
+                self.spawn()
 
-    def start(self, timeout=15.0):
+    def start(self, timeout=15.0, new_ports=False):
         self.spawn()
-        self.wait_started(timeout)
+        self.wait_started(timeout, new_ports)
 
     def _accepting(self):
         if self.proc.poll() is not None:
@@ -308,7 +323,7 @@ class Cluster:
         for n in self.nodes.values():
             n.spawn()
         for n in self.nodes.values():
-            n.wait_started(timeout)
+            n.wait_started(timeout, new_ports=True)
         for n in self.nodes.values():
             self.wait_peers_up(n, timeout=timeout)
         self.converge_all()
@@ -341,7 +356,7 @@ class Cluster:
         n = Node(name, self.tmpdir, self.workers, self.options)
         n.seeds = [o.cluster_port for o in self.nodes.values()]
         self.nodes[name] = n
-        n.start(timeout)
+        n.start(timeout, new_ports=True)
         self.wait_peers_up(n, timeout=timeout)
         for other in self.running():
             if other is not n:

@@ -67,9 +67,11 @@ def free_port():
 # test-asan sets FLOCK_SANITIZED) shadow memory and the quarantine inflate RSS,
 # so it is scaled back before comparing.
 _RSS_SCALE = 2 if os.environ.get("FLOCK_SANITIZED") else 1
-# Start-up takes a few hundred ms, but once in a CI run a sanitized flockd,
-# next to other tests' sanitized brokers, stopped for over 10 s between two
-# of its "listening on" lines (cause not found; alone it starts in 0.2 s).
+# Start-up takes a few hundred ms plain and up to a second or two sanitized,
+# next to other tests' sanitized brokers. (A "stop" of over 10 s between two
+# "listening on" lines, seen once, was a port another test took between
+# free_port() and listen(): flockd hung instead of exiting; it exits now, and
+# start() below retries on a fresh port.)
 START_TIMEOUT = 30.0 if os.environ.get("FLOCK_SANITIZED") else 10.0
 
 

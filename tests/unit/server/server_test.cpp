@@ -44,6 +44,29 @@ TEST(server, port_in_use_is_a_clear_start_up_error) {
   EXPECT_THAT(message, HasSubstr("in use"));
 }
 
+// The listener binds at construction and listens in start(), so another
+// process with SO_REUSEADDR can bind the port in between and listen first
+// (tests picking "free" ports do). start() must fail with a clear error and
+// leave a server that can be destroyed, not one that hangs in stop().
+TEST(server, a_port_taken_before_start_is_a_clear_error_not_a_hang) {
+  server::server s(on("127.0.0.1:0"));
+  auto endpoint = s.local_endpoints()[0];
+  asio::io_context io;
+  tcp::acceptor thief(io);
+  thief.open(tcp::v4());
+  thief.set_option(asio::socket_base::reuse_address(true));
+  thief.bind(endpoint);
+  thief.listen();
+  std::string message = "(no error)";
+  try {
+    s.start();
+  } catch (const bind_error& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr(": listen: "));
+  EXPECT_THAT(message, HasSubstr("in use"));
+}
+
 TEST(server, bad_addresses_are_start_up_errors) {
   EXPECT_THAT(start_error("1883"), HasSubstr("listen 1883: expected HOST:PORT"));
   // TEST-NET-1: a valid address that is not ours.
