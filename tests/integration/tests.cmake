@@ -12,7 +12,7 @@ foreach(test_file ${FLOCK_INTEGRATION_TEST_FILES})
            COMMAND /usr/bin/python3 -m pytest -q -x -p no:cacheprovider ${test_file}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(integration.${test_name} PROPERTIES
-                       ENVIRONMENT "FLOCK_BROKER=$<TARGET_FILE:flockd>;PYTHONDONTWRITEBYTECODE=1"
+                       ENVIRONMENT "FLOCK_BROKER=$<TARGET_FILE:flockd>;FLOCK_BENCH=$<TARGET_FILE:flock-bench>;PYTHONDONTWRITEBYTECODE=1"
                        TIMEOUT 900
                        LABELS integration)
 endforeach()

@@ -14,6 +14,8 @@ const char* usage_text() {
 Load generator for MQTT brokers (flock, Mosquitto, ...). Scenarios:
   pubsub       P publishers -> S subscribers on T topics; rates, latency, loss
   pub          pubsub without subscribers: publish (and ack) rates only
+  sub          pubsub without publishers: receive what others publish (e.g. a `pub`
+               in another process) for --warmup + --duration; rates, latency, gaps
   connections  open N idle connections (--subscribe: one subscription each), hold
                them, report rate and broker memory (alias: conn)
   fill         publish N retained messages, or queue K messages in M offline sessions
@@ -41,6 +43,9 @@ pubsub:
                       (v5: session expiry --session-expiry S, 3600); reset at start
   --kill-subscriber-after S   drop subscriber 0's socket S s after the start (no
                       DISCONNECT), reconnect it --reconnect-delay S (0.5) later
+  --run-id N          pub/pubsub: stamp payloads with run id N (default random, reported);
+                      sub: count only run N's messages (others are "stale")
+  --filter F          subscribers subscribe to F (e.g. bench/t/#) instead of <prefix>/t/<s%T>
 connections:
   --connections N (1000)  --connect-rate N/S (0 = max)  --connect-concurrency N (256)
   --duration S (hold time, 10)  --broker-pid PID (report the broker's RSS)
@@ -143,6 +148,8 @@ options parse_options(const std::vector<std::string>& args) {
       {"--repeat", [&](auto& f, auto& v) { o.repeat = number<int>(f, v); }},
       {"--probe-interval-ms", [&](auto& f, auto& v) { o.probe_interval_ms = real(f, v); }},
       {"--attempt-timeout", [&](auto& f, auto& v) { o.attempt_timeout = real(f, v); }},
+      {"--run-id", [&](auto& f, auto& v) { o.run_id = number<std::uint32_t>(f, v); }},
+      {"--filter", [&](auto&, auto& v) { o.filter = v; }},
   };
   std::map<std::string, std::function<void()>> switches = {
       {"--json", [&] { o.json = true; }},
@@ -177,14 +184,20 @@ options parse_options(const std::vector<std::string>& args) {
     w->second(a, *value);
   }
 
-  const std::string known = "pubsub, pub, connections (conn), fill, drain, converge or move";
+  const std::string known = "pubsub, pub, sub, connections (conn), fill, drain, converge or move";
   check(!o.scenario.empty(), "no scenario given (" + known + ")");
-  // Short names, as emqtt-bench users know them: `conn`, and `pub` for a
-  // publish-only pubsub (no subscribers: published and acknowledged rates).
+  // Short names, as emqtt-bench users know them: `conn`, `pub` for a
+  // publish-only pubsub (no subscribers: published and acknowledged rates),
+  // `sub` for a receive-only one (no publishers here; they run elsewhere).
   if (o.scenario == "conn") o.scenario = "connections";
   if (o.scenario == "pub") {
     o.scenario = "pubsub";
     o.subscribers = 0;
+  }
+  if (o.scenario == "sub") {
+    o.scenario = "pubsub";
+    o.publishers = 0;
+    o.receive_only = true;
   }
   check(o.scenario == "pubsub" || o.scenario == "connections" || o.scenario == "fill" || o.scenario == "drain" ||
             o.scenario == "converge" || o.scenario == "move",
@@ -214,7 +227,10 @@ options parse_options(const std::vector<std::string>& args) {
   check(o.connect_concurrency >= 1, "--connect-concurrency must be >= 1");
   check(o.sessions >= 0, "--sessions must be >= 0");
   if (o.scenario == "pubsub") {
-    check(o.publishers >= 1, "pubsub needs --publishers >= 1");
+    check(o.receive_only ? o.subscribers >= 1 : o.publishers >= 1,
+          o.receive_only ? "sub needs --subscribers >= 1" : "pubsub needs --publishers >= 1");
+    check(!o.run_id || *o.run_id != 0, "--run-id must be 1..4294967295");
+    check(!o.filter || !o.filter->empty(), "--filter must not be empty");
     check(o.kill_subscriber_after < 0 || o.subscribers >= 1, "--kill-subscriber-after needs a subscriber");
   }
   if (o.scenario == "fill") {

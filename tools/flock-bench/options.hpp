@@ -10,7 +10,7 @@
 namespace flock::bench {
 
 struct options {
-  std::string scenario;  // pubsub, connections, fill, drain, converge, move
+  std::string scenario;  // pubsub (pub, sub), connections, fill, drain, converge, move
 
   // connection
   std::string host = "127.0.0.1";
@@ -46,6 +46,11 @@ struct options {
   double drain = 10;
   bool persistent = false;
   std::uint32_t session_expiry = 3600;
+  // `sub`: subscribers only, counting what publishers elsewhere (another
+  // flock-bench `pub`) send; with run_id, only that run's messages.
+  bool receive_only = false;
+  std::optional<std::uint32_t> run_id;  // pub/pubsub: use this id; sub: accept only it
+  std::optional<std::string> filter;    // subscribers subscribe to this instead of their topic
   double kill_subscriber_after = -1;  // seconds after the start; < 0 = never
   double reconnect_delay = 0.5;
 

@@ -16,8 +16,16 @@
 // Expected for subscriber s from publisher p = every message p sent,
 // minus (QoS 1/2) those the broker never acknowledged or refused.
 // lost = expected - received (exact, per pair).
+//
+// `sub` (receive_only) has no publishers here: the subscribers receive for
+// warmup + duration whatever flock-bench payloads arrive (from `pub` runs in
+// other processes: steady_clock is CLOCK_MONOTONIC, so latency holds across
+// processes on one machine). Nobody tells it what was sent, so instead of
+// loss it reports gaps: per (run id, publisher), sequence numbers missing
+// between the first and the highest it got.
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "tools/flock-bench/histogram.hpp"
@@ -94,6 +102,8 @@ struct subscriber final : client_handler {
   client c;
   asio::steady_timer reconnect_timer;
   std::vector<sequence_tracker> from;  // per publisher
+  // receive_only: per (run id << 32 | publisher), whoever publishes.
+  std::unordered_map<std::uint64_t, sequence_tracker> streams;
   phase at = phase::subscribing;
   bool was_ready = false, kill_requested = false;
   std::uint64_t deliveries = 0, unique = 0, duplicates = 0, out_of_order = 0, misrouted = 0, stale = 0, foreign = 0;
@@ -281,7 +291,7 @@ void subscriber::on_connected(client&) {
     w.errors.add(c.id() + ": the broker did not keep the persistent session across the reconnect");
   }
   codec::subscription_request r;
-  r.filter = topic_name;
+  r.filter = w.plan.o->filter ? *w.plan.o->filter : topic_name;
   r.qos = w.plan.qos;
   c.subscribe({r});
   at = phase::subscribing;
@@ -297,17 +307,20 @@ void subscriber::on_suback(client&, const codec::suback& s) {
 void subscriber::on_message(client&, const codec::publish& p) {
   auto now = steady::now();
   ++deliveries;
+  const options& o = *w.plan.o;
   auto h = read_payload_header(p.payload);
-  if (!h || h->publisher >= from.size()) {
+  if (!h || (!o.receive_only && h->publisher >= from.size())) {
     ++foreign;
     return;
   }
-  if (h->run_id != w.plan.run_id) {
+  if (o.receive_only ? (o.run_id && h->run_id != *o.run_id) : h->run_id != w.plan.run_id) {
     ++stale;
     return;
   }
-  if (static_cast<int>(h->topic) != topic || p.topic != topic_name) ++misrouted;
-  switch (from[h->publisher].add(h->sequence)) {
+  // The topic it was sent to must be ours (with --filter the broker decides).
+  if (!o.filter && (p.topic != topic_name || (!o.receive_only && static_cast<int>(h->topic) != topic))) ++misrouted;
+  auto& seen = o.receive_only ? streams[std::uint64_t{h->run_id} << 32 | h->publisher] : from[h->publisher];
+  switch (seen.add(h->sequence)) {
     case sequence_tracker::outcome::duplicate:
       ++duplicates;
       return;
@@ -393,7 +406,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   plan.o = &o;
   plan.broker = resolve(o.host, o.port);
   plan.sub_broker = resolve(o.subscriber_host(), o.subscriber_port());
-  plan.run_id = new_run_id();
+  plan.run_id = o.run_id ? *o.run_id : new_run_id();
   plan.qos = static_cast<std::uint8_t>(o.qos);
   plan.subscribers_on_topic.assign(static_cast<std::size_t>(o.topics), 0);
   for (int s = 0; s < o.subscribers; ++s) ++plan.subscribers_on_topic[static_cast<std::size_t>(s % o.topics)];
@@ -455,8 +468,8 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
                       std::to_string(o.subscribers) + " subscribers could not connect and subscribe" +
                       (errors.count() ? " (first: " + errors.first() + ")" : ""));
   }
-  // 2. Publishers.
-  progress(o, "connecting " + count_text(static_cast<std::uint64_t>(o.publishers)) + " publishers");
+  // 2. Publishers (none for `sub`).
+  if (o.publishers > 0) progress(o, "connecting " + count_text(static_cast<std::uint64_t>(o.publishers)) + " publishers");
   for (std::size_t i = 0; i < ws.size(); ++i)
     pool.call(i, [&, i] {
       for (auto& p : ws[i]->pubs) p->start();
@@ -478,7 +491,8 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   plan.start = steady::now() + std::chrono::milliseconds(20);
   plan.window_begin = plan.start + seconds(o.warmup);
   plan.window_end = plan.window_begin + seconds(o.duration);
-  progress(o, "publishing for " + std::to_string(static_cast<int>(o.warmup)) + " s warm-up + " +
+  progress(o, std::string(o.receive_only ? "receiving" : "publishing") + " for " +
+                  std::to_string(static_cast<int>(o.warmup)) + " s warm-up + " +
                   std::to_string(static_cast<int>(std::lround(o.duration))) + " s");
   for (std::size_t i = 0; i < ws.size(); ++i) {
     auto* w = ws[i].get();
@@ -508,7 +522,8 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
       next_report += std::chrono::seconds(1);
       progress(o, "  " + std::to_string(static_cast<int>(std::lround(seconds_between(plan.start, now)))) +
                       " s: received " + std::to_string(sum(ws, &live_counters::unique)) +
-                      (o.qos > 0 ? ", in flight " + std::to_string(sum(ws, &live_counters::inflight)) : ""));
+                      (o.qos > 0 && o.publishers > 0 ? ", in flight " + std::to_string(sum(ws, &live_counters::inflight))
+                                                     : ""));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -568,8 +583,14 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
     }
   }
   std::uint64_t expected = 0, got = 0, lost = 0, unexpected = 0, dups = 0, ooo = 0, misrouted = 0, stale = 0,
-                foreign = 0, deliveries = 0, disconnects = 0, reconnects = 0, qos2_resends = 0;
+                foreign = 0, deliveries = 0, disconnects = 0, reconnects = 0, qos2_resends = 0, gaps = 0;
+  std::unordered_set<std::uint64_t> streams_seen;
   for (auto& [wi, s] : all_subs) {
+    for (const auto& [key, seen] : s->streams) {  // receive_only
+      streams_seen.insert(key);
+      got += seen.unique();
+      gaps += seen.missing_between_first_and_highest();
+    }
     dups += s->duplicates;
     ooo += s->out_of_order;
     misrouted += s->misrouted;
@@ -594,7 +615,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
     }
   }
 
-  out.text_value("scenario", "pubsub");
+  out.text_value("scenario", o.receive_only ? "sub" : "pubsub");
   add_brokers(out, o);
   auto& cfg = out.section("config");
   cfg.text_value("mqtt_version", o.mqtt_version == 5 ? "5.0" : "3.1.1");
@@ -608,27 +629,42 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   cfg.real("duration", o.duration, "s");
   cfg.real("warmup", o.warmup, "s");
   cfg.flag("persistent", o.persistent);
+  if (o.receive_only) {
+    if (o.run_id) cfg.count("run_id", *o.run_id);
+  } else {
+    cfg.count("run_id", plan.run_id, "(pass to `sub --run-id` to count only this run)");
+  }
+  if (o.filter) cfg.text_value("filter", *o.filter);
   cfg.count("threads", static_cast<std::uint64_t>(o.threads));
 
   auto& rates = out.section("rates");
-  rates.real("published", static_cast<double>(pub_window) / o.duration, "msg/s", 0);
-  if (o.qos > 0) rates.real("acknowledged", static_cast<double>(ack_window) / o.duration, "msg/s", 0);
+  if (!o.receive_only) {
+    rates.real("published", static_cast<double>(pub_window) / o.duration, "msg/s", 0);
+    if (o.qos > 0) rates.real("acknowledged", static_cast<double>(ack_window) / o.duration, "msg/s", 0);
+  }
   rates.real("received", static_cast<double>(recv_window) / o.duration, "msg/s", 0);
   rates.real("received_bytes", static_cast<double>(recv_window) * static_cast<double>(o.payload) / o.duration / 1e6,
              "MB/s payload", 2);
   add_latency(out, "latency", latency);
-  if (o.qos > 0) add_latency(out, "ack_latency", ack_latency);
+  if (o.qos > 0 && !o.receive_only) add_latency(out, "ack_latency", ack_latency);
 
   auto& totals = out.section("totals");
-  totals.count("published", published);
-  if (o.qos > 0) {
-    totals.count("acknowledged", acked);
-    totals.count("refused", rejected);
-    totals.count("unacknowledged", unacked);
+  if (o.receive_only) {
+    totals.count("received", got, "(unique, whole run)");
+    totals.count("streams", streams_seen.size(), "(distinct run id and publisher pairs)");
+    totals.count("gaps", gaps, "(sequence numbers missing between a stream's first and highest)");
+  } else {
+    totals.count("published", published);
+    if (o.qos > 0) {
+      totals.count("acknowledged", acked);
+      totals.count("refused", rejected);
+      totals.count("unacknowledged", unacked);
+    }
+    totals.count("expected", expected,
+                 o.qos > 0 ? "(acknowledged x subscribers of the topic)" : "(published x subscribers)");
+    totals.count("received", got, "(unique)");
+    totals.count(o.qos > 0 ? "lost" : "not_delivered", lost, o.qos > 0 ? "" : "(QoS 0 may drop)");
   }
-  totals.count("expected", expected, o.qos > 0 ? "(acknowledged x subscribers of the topic)" : "(published x subscribers)");
-  totals.count("received", got, "(unique)");
-  totals.count(o.qos > 0 ? "lost" : "not_delivered", lost, o.qos > 0 ? "" : "(QoS 0 may drop)");
   totals.count("duplicates", dups);
   totals.count("out_of_order", ooo);
   totals.count("misrouted", misrouted);
@@ -636,7 +672,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   if (stale) totals.count("stale", stale, "(from an earlier run)");
   if (foreign) totals.count("foreign", foreign, "(not flock-bench payloads)");
   if (qos2_resends) totals.count("qos2_resends_filtered", qos2_resends);
-  totals.real("drain", drain_s, "s", 2);
+  if (!o.receive_only) totals.real("drain", drain_s, "s", 2);
 
   auto& conn = out.section("connections");
   conn.count("errors", errors.count());

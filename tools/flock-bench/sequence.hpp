@@ -60,6 +60,11 @@ class sequence_tracker {
   std::uint64_t unique() const { return unique_; }
   // Numbers from 0 up to the highest one seen that have not arrived (yet).
   std::uint64_t missing_below_highest() const { return end_ - unique_; }
+  // Numbers between the lowest and the highest seen that have not arrived: a
+  // receiver that joined late (sub) does not count what came before it.
+  std::uint64_t missing_between_first_and_highest() const {
+    return ranges_.empty() ? 0 : end_ - ranges_.begin()->first - unique_;
+  }
   std::size_t ranges() const { return ranges_.size(); }
 
  private:

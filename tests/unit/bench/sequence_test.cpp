@@ -81,5 +81,18 @@ TEST(bench_sequence, shuffled_stream_with_repeats_is_counted_exactly) {
   for (auto s : seqs) ASSERT_EQ(t.contains(s), s % 97 != 3) << s;
 }
 
+// sub joins a stream that is already running: numbers before its first one
+// are not gaps, holes after it are.
+TEST(sequence_tracker, gaps_count_from_the_first_number_seen) {
+  sequence_tracker t;
+  EXPECT_EQ(t.missing_between_first_and_highest(), 0u);
+  for (std::uint64_t s : {1000u, 1001u, 1003u, 1006u}) t.add(s);
+  EXPECT_EQ(t.missing_between_first_and_highest(), 3u);  // 1002, 1004, 1005
+  EXPECT_EQ(t.missing_below_highest(), 1003u);            // and 0..999 for pubsub
+  t.add(1002);
+  t.add(999);  // an earlier one late: the first moves back, no new gap
+  EXPECT_EQ(t.missing_between_first_and_highest(), 2u);
+}
+
 }  // namespace
 }  // namespace flock::bench
