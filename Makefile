@@ -59,14 +59,22 @@ clean:
 # brokers on free loopback ports, the seven cases of issue 5 (QoS 0 fan-in and
 # pairs, QoS 1 pairs, fan-out to 1000, QoS 1 at 10k msg/s, persistent QoS 1,
 # 19,000 idle subscribers) of ~10 s per broker, a table of flock/mosquitto
-# ratios with broker CPU per message (about 4 minutes).
-# Extra flags: make bench BENCH_ARGS="--duration 5 --only qos1-pairs".
+# ratios with broker CPU per message (about 4 minutes). Then the 3-node
+# cluster's headline cases (tools/flock-bench/cluster.sh; Mosquitto has no
+# cluster, so those ratios are cross-node/single-node; about 2 minutes).
+# Extra flags: make bench BENCH_ARGS="--duration 5 --only qos1-pairs"
+#              BENCH_CLUSTER_ARGS="--duration 5" BENCH_CLUSTER_CASES=qos1-max
 .PHONY: bench
 BENCH_ARGS ?=
+BENCH_CLUSTER_CASES ?= qos0-800k,qos1-max,qos1-max-w64,qos1-10k,converge-1ms,move-100
 bench: deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD_DIR) -j$(JOBS) --target flockd flock-bench
 	tools/flock-bench/compare.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench $(BENCH_ARGS)
+	@echo
+	@echo "The 3-node cluster against one node (cross-node/single-node ratios):"
+	tools/flock-bench/cluster.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench \
+	  --only $(BENCH_CLUSTER_CASES) $(BENCH_CLUSTER_ARGS)
 
 # The cluster on this machine with flock-bench (tools/flock-bench/cluster.sh):
 # 3 flockd nodes plus a single node on free loopback ports, forwarding
