@@ -42,8 +42,11 @@ void connection::wait_readable() {
   });
 }
 
-// Reads until the socket would block (the reactor is edge-triggered: stopping
-// earlier would leave data that no readiness event announces again).
+// Reads until the socket is drained (the reactor is edge-triggered: stopping
+// earlier would leave data that no readiness event announces again). A read
+// that did not fill the buffer drained it: everything queued was taken, and
+// bytes that arrive later raise a new edge, which the wait's re-arm also
+// catches. So no read just to see EAGAIN: one recvfrom per wake-up, not two.
 void connection::read_available() {
   auto& buffer = worker_.read_buffer;
   for (int i = 0; i < max_reads_per_turn; ++i) {
@@ -61,6 +64,7 @@ void connection::read_available() {
       read_paused_ = true;  // on_written resumes once the output has drained
       return;
     }
+    if (n < buffer.size()) return wait_readable();
   }
   asio::post(worker_.io, [self = shared_from_this()] {
     if (!self->closed_) self->read_available();
