@@ -69,6 +69,7 @@ def test_pubsub_qos1_accounts_for_every_message(broker):
     assert t["expected"] == 2 * t["acknowledged"], t
     assert t["received"] == t["expected"] and t["lost"] == 0, t
     assert t["duplicates"] == 0 and t["misrouted"] == 0, t
+    assert t["publishers_with_loss"] == 0 and "per_publisher" not in r, r
     assert r["latency"]["count"] > 0 and 0 < r["latency"]["p50"] <= r["latency"]["max"], r["latency"]
     assert r["ok"] is True
 
@@ -117,13 +118,17 @@ def test_sub_with_another_run_id_counts_nothing_as_received(broker):
 def test_messages_a_broker_drops_are_reported_lost(broker):
     """A persistent subscriber dropped mid-run while QoS 1 flows: the broker keeps at most 10
     queued messages for it, so what it dropped must show as lost (the check can fail)."""
-    rc, r, err = bench(broker, "pubsub", "--qos", "1", "--persistent", "--publishers", "1",
-                       "--subscribers", "1", "--rate", "2000", "--warmup", "0", "--duration", "2",
-                       "--kill-subscriber-after", "0.5", "--reconnect-delay", "1")
+    rc, r, err = bench(broker, "pubsub", "--qos", "1", "--persistent", "--publishers", "2",
+                       "--subscribers", "2", "--topics", "2", "--rate", "2000", "--warmup", "0",
+                       "--duration", "2", "--kill-subscriber-after", "0.5", "--reconnect-delay", "1")
     assert r is not None, err
     t = r["totals"]
     assert r["connections"]["subscriber_reconnects"] == 1, r["connections"]
     assert t["lost"] > 0 and t["received"] + t["lost"] == t["expected"], t
+    # Only subscriber 0 was away, and only publisher 0 sends to its topic: the report names it.
+    assert t["publishers_with_loss"] == 1 and list(r["per_publisher"]) == ["bench-pub-0"], r
+    p0 = r["per_publisher"]["bench-pub-0"]
+    assert p0["lost"] == t["lost"] and p0["received"] + p0["lost"] == p0["expected"], p0
 
 
 def test_conn_holds_connections_and_reports_broker_memory(broker):

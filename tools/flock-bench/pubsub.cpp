@@ -25,6 +25,7 @@
 // between the first and the highest it got.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -61,6 +62,16 @@ struct alignas(64) live_counters {
 inline void bump(std::atomic<std::uint64_t>& a, std::uint64_t n = 1) { a.fetch_add(n, std::memory_order_relaxed); }
 
 struct pubsub_worker;
+
+// What one subscriber got from one publisher (pubsub) or stream (sub).
+struct stream_seen {
+  sequence_tracker sequences;
+  std::uint64_t duplicates = 0;
+};
+
+// Publishers (or streams) listed one by one in the report: those with
+// anything lost, missing or duplicated; a clean run lists none.
+constexpr std::size_t max_listed = 100;
 
 struct publisher final : client_handler {
   publisher(pubsub_worker& w, int index);
@@ -101,9 +112,9 @@ struct subscriber final : client_handler {
   std::string topic_name;
   client c;
   asio::steady_timer reconnect_timer;
-  std::vector<sequence_tracker> from;  // per publisher
+  std::vector<stream_seen> from;  // per publisher
   // receive_only: per (run id << 32 | publisher), whoever publishes.
-  std::unordered_map<std::uint64_t, sequence_tracker> streams;
+  std::unordered_map<std::uint64_t, stream_seen> streams;
   phase at = phase::subscribing;
   bool was_ready = false, kill_requested = false;
   std::uint64_t deliveries = 0, unique = 0, duplicates = 0, out_of_order = 0, misrouted = 0, stale = 0, foreign = 0;
@@ -320,9 +331,10 @@ void subscriber::on_message(client&, const codec::publish& p) {
   // The topic it was sent to must be ours (with --filter the broker decides).
   if (!o.filter && (p.topic != topic_name || (!o.receive_only && static_cast<int>(h->topic) != topic))) ++misrouted;
   auto& seen = o.receive_only ? streams[std::uint64_t{h->run_id} << 32 | h->publisher] : from[h->publisher];
-  switch (seen.add(h->sequence)) {
+  switch (seen.sequences.add(h->sequence)) {
     case sequence_tracker::outcome::duplicate:
       ++duplicates;
+      ++seen.duplicates;
       return;
     case sequence_tracker::outcome::out_of_order:
       ++out_of_order;
@@ -584,12 +596,19 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   }
   std::uint64_t expected = 0, got = 0, lost = 0, unexpected = 0, dups = 0, ooo = 0, misrouted = 0, stale = 0,
                 foreign = 0, deliveries = 0, disconnects = 0, reconnects = 0, qos2_resends = 0, gaps = 0;
-  std::unordered_set<std::uint64_t> streams_seen;
+  struct tally {
+    std::uint64_t expected = 0, received = 0, lost = 0, duplicates = 0;  // lost: gaps for sub
+  };
+  std::vector<tally> per_publisher(pubs.size());
+  std::map<std::uint64_t, tally> per_stream;  // receive_only, ordered for the report
   for (auto& [wi, s] : all_subs) {
     for (const auto& [key, seen] : s->streams) {  // receive_only
-      streams_seen.insert(key);
-      got += seen.unique();
-      gaps += seen.missing_between_first_and_highest();
+      auto& t = per_stream[key];
+      t.received += seen.sequences.unique();
+      t.lost += seen.sequences.missing_between_first_and_highest();
+      t.duplicates += seen.duplicates;
+      got += seen.sequences.unique();
+      gaps += seen.sequences.missing_between_first_and_highest();
     }
     dups += s->duplicates;
     ooo += s->out_of_order;
@@ -603,7 +622,8 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
     for (auto* p : pubs) {
       if (p->topic != s->topic) continue;
       const auto& ex = excluded[static_cast<std::size_t>(p->index)];
-      const auto& seen = s->from[static_cast<std::size_t>(p->index)];
+      const auto& stream = s->from[static_cast<std::size_t>(p->index)];
+      const auto& seen = stream.sequences;
       std::uint64_t seen_excluded = 0;
       for (auto seq : ex) seen_excluded += seen.contains(seq) ? 1 : 0;
       std::uint64_t exp = p->next_seq - ex.size();
@@ -612,6 +632,11 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
       got += have;
       unexpected += seen_excluded;
       lost += exp > have ? exp - have : 0;
+      auto& t = per_publisher[static_cast<std::size_t>(p->index)];
+      t.expected += exp;
+      t.received += have;
+      t.lost += exp > have ? exp - have : 0;
+      t.duplicates += stream.duplicates;
     }
   }
 
@@ -651,7 +676,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   auto& totals = out.section("totals");
   if (o.receive_only) {
     totals.count("received", got, "(unique, whole run)");
-    totals.count("streams", streams_seen.size(), "(distinct run id and publisher pairs)");
+    totals.count("streams", per_stream.size(), "(distinct run id and publisher pairs)");
     totals.count("gaps", gaps, "(sequence numbers missing between a stream's first and highest)");
   } else {
     totals.count("published", published);
@@ -673,6 +698,40 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   if (foreign) totals.count("foreign", foreign, "(not flock-bench payloads)");
   if (qos2_resends) totals.count("qos2_resends_filtered", qos2_resends);
   if (!o.receive_only) totals.real("drain", drain_s, "s", 2);
+
+  // Loss and duplicates per publisher (per stream for sub), listing only the
+  // publishers that had any: the counts say how many, the list names them.
+  auto list = [&](const std::string& name, const std::string& key, const tally& t, bool sub, std::size_t& listed) {
+    if (t.lost == 0 && t.duplicates == 0) return;
+    if (listed++ >= max_listed) return;
+    auto& e = out.section(name).section(key);
+    if (!sub) e.count("expected", t.expected);
+    e.count("received", t.received);
+    e.count(sub ? "gaps" : "lost", t.lost);
+    e.count("duplicates", t.duplicates);
+  };
+  std::size_t listed = 0, with_loss = 0, with_dups = 0;
+  if (o.receive_only) {
+    for (const auto& [key, t] : per_stream) {
+      with_loss += t.lost > 0;
+      with_dups += t.duplicates > 0;
+      list("per_stream", "run " + std::to_string(key >> 32) + " publisher " + std::to_string(key & 0xffffffffu), t,
+           true, listed);
+    }
+    totals.count("streams_with_gaps", with_loss);
+    totals.count("streams_with_duplicates", with_dups);
+  } else {
+    for (std::size_t i = 0; i < per_publisher.size(); ++i) {
+      with_loss += per_publisher[i].lost > 0;
+      with_dups += per_publisher[i].duplicates > 0;
+      list("per_publisher", pubs[i]->c.id(), per_publisher[i], false, listed);
+    }
+    if (o.subscribers > 0) {
+      totals.count("publishers_with_loss", with_loss);
+      totals.count("publishers_with_duplicates", with_dups);
+    }
+  }
+  if (listed > max_listed) totals.count("not_listed", listed - max_listed, "(publishers past the first 100)");
 
   auto& conn = out.section("connections");
   conn.count("errors", errors.count());
