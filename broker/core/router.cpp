@@ -235,7 +235,9 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
   for (auto& t : targets) {
     delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored, true};
     ports::worker_id owner = t.s->owner();
-    if (owner == here) {
+    // While our own box holds deliveries (a session that just moved here
+    // brings its earlier ones there), a local one queues behind them.
+    if (owner == here && mailboxes[here]->size() == 0) {
       t.s->deliver(std::move(d), now, my_stats());
     } else {
       remote_batches[owner].emplace_back(std::move(t.s), std::move(d));
@@ -249,10 +251,17 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
 
 void broker::impl::send_to_worker(ports::worker_id w, std::vector<delivery_mailbox::item>& batch) {
   std::uint64_t dropped = 0;
-  const bool post = mailboxes[w]->put(batch, dropped);
+  std::vector<delivery_mailbox::item> moved;  // their session changed worker since route() looked
+  const bool post = mailboxes[w]->put(
+      batch, dropped, [w](const delivery_mailbox::item& i) { return i.first->owner() == w; }, moved);
   batch.clear();
   if (dropped != 0) my_stats().add(my_stats().dropped_queue_full[0], dropped);  // only QoS 0 is dropped there
   if (post) executor.post(w, [this, w] { drain_mailbox(w); });
+  for (auto& i : moved) {
+    std::vector<delivery_mailbox::item> one;
+    one.push_back(std::move(i));
+    send_to_worker(one.front().first->owner(), one);
+  }
 }
 
 void broker::impl::drain_mailbox(ports::worker_id w) {

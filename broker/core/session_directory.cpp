@@ -93,7 +93,10 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
 
 void broker::impl::hand_over(const std::shared_ptr<session>& s, ports::worker_id w,
                              std::weak_ptr<session_requester> requester, bool session_present) {
-  s->set_owner(w);
+  // Deliveries waiting for the session in this worker's box go with it, ahead
+  // of any put in the new owner's box after the change (delivery_mailbox.hpp).
+  if (delivery_mailbox::move_items_of(s.get(), *mailboxes[s->owner()], *mailboxes[w], [&] { s->set_owner(w); }))
+    executor.post(w, [this, w] { drain_mailbox(w); });
   executor.post(w, [this, s, requester, session_present] {
     if (s->owner() != current() || s->ended() || s->moving()) {
       // Between the hand-over and now a newer connect took the session (here
