@@ -595,7 +595,7 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
     }
   }
   std::uint64_t expected = 0, got = 0, lost = 0, unexpected = 0, dups = 0, ooo = 0, misrouted = 0, stale = 0,
-                foreign = 0, deliveries = 0, disconnects = 0, reconnects = 0, qos2_resends = 0, gaps = 0;
+                foreign = 0, deliveries = 0, disconnects = 0, reconnects = 0, qos2_resends = 0;
   struct tally {
     std::uint64_t expected = 0, received = 0, lost = 0, duplicates = 0;  // lost: gaps for sub
   };
@@ -608,7 +608,6 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
       t.lost += seen.sequences.missing_between_first_and_highest();
       t.duplicates += seen.duplicates;
       got += seen.sequences.unique();
-      gaps += seen.sequences.missing_between_first_and_highest();
     }
     dups += s->duplicates;
     ooo += s->out_of_order;
@@ -676,6 +675,8 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
   auto& totals = out.section("totals");
   if (o.receive_only) {
     totals.count("received", got, "(unique, whole run)");
+    std::uint64_t gaps = 0;
+    for (const auto& [key, t] : per_stream) gaps += t.lost;
     totals.count("streams", per_stream.size(), "(distinct run id and publisher pairs)");
     totals.count("gaps", gaps, "(sequence numbers missing between a stream's first and highest)");
   } else {
@@ -731,7 +732,10 @@ void run_pubsub(const options& o, report& out, error_log& errors) {
       totals.count("publishers_with_duplicates", with_dups);
     }
   }
-  if (listed > max_listed) totals.count("not_listed", listed - max_listed, "(publishers past the first 100)");
+  if (listed > max_listed)
+    totals.count("not_listed", listed - max_listed,
+                 "(" + std::string(o.receive_only ? "streams" : "publishers") + " past the first " +
+                     std::to_string(max_listed) + ")");
 
   auto& conn = out.section("connections");
   conn.count("errors", errors.count());
