@@ -142,6 +142,39 @@ def test_conn_holds_connections_and_reports_broker_memory(broker):
     assert mem["pid"] == broker.pid and mem["rss_held"] >= mem["rss_before"] > 0, text
 
 
+def established_from(sources, port):
+    """Counts ESTABLISHED IPv4 connections to 127.0.0.1:port by local address (/proc/net/tcp)."""
+    counts = dict.fromkeys(sources, 0)
+    hex_of = {a: "".join(f"{int(b):02X}" for b in reversed(a.split("."))) for a in sources}
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if state != "01" or remote != f"0100007F:{port:04X}":
+                continue
+            for a, h in hex_of.items():
+                if local.startswith(h + ":"):
+                    counts[a] += 1
+    return counts
+
+
+def test_conn_spreads_connections_over_source_addresses(broker):
+    sources = ["127.0.0.2", "127.0.0.3"]
+    proc = subprocess.Popen([BENCH, "conn", "--connections", "200", "--source-addresses", ",".join(sources),
+                             "--duration", "30", "--port", str(broker.port), "--json", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, counts = time.monotonic() + 20, {}
+        while time.monotonic() < deadline:
+            counts = established_from(sources, broker.port)
+            if all(n == 100 for n in counts.values()) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert counts == {"127.0.0.2": 100, "127.0.0.3": 100}, counts
+    finally:
+        proc.terminate()  # ends the hold early; the report is not needed
+        proc.communicate(timeout=30)
+
+
 def test_bad_command_lines_exit_2_with_one_line():
     for args in (["sub", "--subscribers", "0"], ["pub", "--run-id", "0"], ["pubsub", "--qos", "3"],
                  ["nosuchmode"], ["sub", "--filter="]):

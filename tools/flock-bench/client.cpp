@@ -2,6 +2,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <cstdio>
+#include <netinet/in.h>
 
 #include "broker/codec/reason_code.hpp"
 
@@ -14,6 +15,8 @@ constexpr std::chrono::milliseconds disconnect_timeout{2000};
 constexpr std::size_t read_chunk = 64 * 1024;
 // Output capacity kept after a write; more is given back (idle connections).
 constexpr std::size_t idle_capacity = 4096;
+// IP_BIND_ADDRESS_NO_PORT (Linux 4.2): bind() fixes the address, connect() the port.
+using bind_address_no_port = boost::asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>;
 
 std::string hex(std::uint8_t v) {
   char buf[8];
@@ -77,6 +80,10 @@ void client::connect(const tcp::endpoint& broker) {
   auto gen = generation_;
   if (options_.source) {
     socket_.open(broker.protocol(), ec);
+    // The port is picked at connect(), where it only has to be unique for the
+    // whole 4-tuple: bind() alone would search the ephemeral range for a port
+    // free on this address, which slows every connect as the range fills.
+    if (!ec) socket_.set_option(bind_address_no_port(true), ec);
     if (!ec) socket_.bind(tcp::endpoint(*options_.source, 0), ec);
     if (ec) return fail("cannot bind to " + options_.source->to_string() + ": " + ec.message());
   }
