@@ -1,6 +1,11 @@
 #include "broker/server/listener.hpp"
 
 #include <boost/asio/ip/v6_only.hpp>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "broker/server/connection.hpp"
 #include "broker/server/stream_connection.hpp"
@@ -127,7 +132,7 @@ tcp::endpoint resolve(const asio::any_io_executor& io, const std::string& addres
 
 }  // namespace
 
-tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address) {
+tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address, bool reuse_port) {
   auto endpoint = resolve(acceptor.get_executor(), address);
   error_code ec;
   auto fail = [&](const char* what) {
@@ -137,6 +142,10 @@ tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address)
   if (ec) fail("open");
   acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (ec) fail("SO_REUSEADDR");
+  if (reuse_port) {
+    acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (ec) fail("SO_REUSEPORT");
+  }
   // "[::]:1883" and "0.0.0.0:1883" may both be listed: keep the families apart.
   if (endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
   acceptor.bind(endpoint, ec);
@@ -146,15 +155,54 @@ tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address)
   return bound;
 }
 
-listener::listener(asio::io_context& control, const listener_options& options,
-                   std::chrono::milliseconds handshake_timeout, std::function<worker&()> pick_worker,
+namespace {
+
+// An address as /proc/net/tcp{,6} prints it: 32-bit words in hex, each the
+// host-order value of four bytes in network order.
+std::optional<asio::ip::address> parse_proc_address(std::string_view hex) {
+  if (hex.size() != 8 && hex.size() != 32) return std::nullopt;
+  std::array<unsigned char, 16> bytes{};
+  for (std::size_t word = 0; word * 8 < hex.size(); ++word) {
+    std::uint32_t v = 0;
+    for (char ch : hex.substr(word * 8, 8)) {
+      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+      if (d < 0) return std::nullopt;
+      v = v << 4 | static_cast<std::uint32_t>(d);
+    }
+    std::memcpy(bytes.data() + word * 4, &v, 4);
+  }
+  if (hex.size() == 8) return asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]});
+  return asio::ip::address_v6(bytes);
+}
+
+}  // namespace
+
+std::optional<std::size_t> count_listening_sockets(const tcp::endpoint& endpoint) {
+  std::ifstream table(endpoint.address().is_v4() ? "/proc/net/tcp" : "/proc/net/tcp6");
+  if (!table) return std::nullopt;
+  std::string line;
+  std::getline(table, line);  // header
+  std::size_t count = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    if (!(fields >> slot >> local >> remote >> state) || state != "0A") continue;  // 0A: LISTEN
+    auto colon = local.find(':');
+    if (colon == std::string::npos) continue;
+    unsigned long port = std::strtoul(local.c_str() + colon + 1, nullptr, 16);
+    auto address = parse_proc_address(std::string_view(local).substr(0, colon));
+    if (!address || port != endpoint.port()) continue;
+    if (*address == endpoint.address() || address->is_unspecified() || endpoint.address().is_unspecified()) ++count;
+  }
+  return count;
+}
+
+listener::listener(worker_pool& workers, const listener_options& options, std::chrono::milliseconds handshake_timeout,
                    std::function<std::unique_ptr<connection_handler>(core::connection_io&,
                                                                      const core::listener_settings&)>
                        make_handler)
-    : acceptor_(control), backoff_timer_(control), settings_(options.settings),
-      pick_worker_(std::move(pick_worker)) {
+    : workers_(workers), settings_(options.settings) {
   make_handler_ = [this, f = std::move(make_handler)](core::connection_io& io) { return f(io, settings_); };
-  const std::string& address = options.address;
   stream_.protocol = options.protocol;
   stream_.ws_path = options.ws_path;
   stream_.handshake_timeout = handshake_timeout;
@@ -163,63 +211,74 @@ listener::listener(asio::io_context& control, const listener_options& options,
     stream_.tls = make_tls_context(options.tls);
     stream_.use_identity_as_username = options.tls.use_identity_as_username;
   }
-  endpoint_ = bind_acceptor(acceptor_, address);
+  // The first acceptor binds what was asked (port 0: any free one); the
+  // others join its port.
+  for (std::uint32_t w = 0; w < workers.worker_count(); ++w) {
+    acceptors_.push_back(std::make_unique<worker_acceptor>(workers.at(w)));
+    auto address = w == 0 ? options.address : endpoint_text(endpoint_);
+    endpoint_ = bind_acceptor(acceptors_.back()->acceptor, address, true);
+  }
+}
+
+std::string listener::where() const {
+  return std::string(to_string(stream_.protocol)) + "://" + endpoint_text(endpoint_);
 }
 
 void listener::start() {
   // Bound at construction (a port in use fails fast), listening only now:
   // until the store is loaded a TCP connect must not look like a ready node.
-  error_code ec;
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw bind_error("listen " + endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port()) +
-                           ": listen: " + ec.message());
-  log::info("listening on ", to_string(stream_.protocol), "://", endpoint_,
-            uses_websocket(stream_.protocol) ? stream_.ws_path : std::string(), " (anonymous clients ",
-            settings_.allow_anonymous ? "allowed" : "refused", ")");
-  accept_next();
+  for (auto& a : acceptors_) {
+    error_code ec;
+    a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw bind_error("listen " + endpoint_text(endpoint_) + ": listen: " + ec.message());
+  }
+  // Another process of this user may have joined the port's SO_REUSEPORT
+  // group; the kernel would then send it a share of our clients.
+  if (auto listening = count_listening_sockets(endpoint_); listening && *listening > acceptors_.size())
+    throw bind_error("listen " + endpoint_text(endpoint_) + ": address in use: " +
+                     std::to_string(*listening - acceptors_.size()) +
+                     " other socket(s) listen on this port with SO_REUSEPORT");
+  log::info("listening on ", where(), uses_websocket(stream_.protocol) ? stream_.ws_path : std::string(),
+            " (anonymous clients ", settings_.allow_anonymous ? "allowed" : "refused", ")");
+  for (auto& a : acceptors_) asio::post(a->owner.io, [this, ap = a.get()] { accept_next(*ap); });
 }
 
 void listener::stop() {
-  stopped_ = true;
-  error_code ec;
-  acceptor_.close(ec);
-  backoff_timer_.cancel();
-}
-
-void listener::accept_next() {
-  if (stopped_) return;
-  worker& target = pick_worker_();
-  // The new socket is created on the target worker's io_context, so it is
-  // registered with that worker's reactor and never migrates.
-  acceptor_.async_accept(target.io, [this, &target](const error_code& ec, tcp::socket socket) {
-    if (stopped_) return;
-    if (ec) return on_accept_error(ec);
-    if (stream_.protocol == listener_protocol::mqtt) {
-      asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
-        connection::start(target, std::move(socket), make_handler_);
-      });
-    } else {
-      asio::post(target.io, [this, &target, socket = std::move(socket)]() mutable {
-        start_stream_connection(target, std::move(socket), stream_, make_handler_);
-      });
-    }
-    accept_next();
+  workers_.run_on_all_and_wait([this](worker& w) {
+    auto& a = *acceptors_.at(w.id);
+    a.stopped = true;
+    error_code ec;
+    a.acceptor.close(ec);
+    a.backoff_timer.cancel();
   });
 }
 
-void listener::on_accept_error(const error_code& ec) {
+void listener::accept_next(worker_acceptor& a) {
+  if (a.stopped) return;
+  a.acceptor.async_accept([this, &a](const error_code& ec, tcp::socket socket) {
+    if (a.stopped) return;
+    if (ec) return on_accept_error(a, ec);
+    if (stream_.protocol == listener_protocol::mqtt)
+      connection::start(a.owner, std::move(socket), make_handler_);
+    else
+      start_stream_connection(a.owner, std::move(socket), stream_, make_handler_);
+    accept_next(a);
+  });
+}
+
+void listener::on_accept_error(worker_acceptor& a, const error_code& ec) {
   if (ec == asio::error::operation_aborted) return;
   std::uint64_t suppressed = 0;
-  if (error_log_.allow(suppressed))
+  if (a.error_log.allow(suppressed))
     log::warn("accept on ", endpoint_, ": ", ec.message(),
               suppressed ? " (" + std::to_string(suppressed) + " similar errors not logged)" : std::string());
   // The peer gave up before we accepted: nothing is wrong with us.
-  if (ec == asio::error::connection_aborted || ec == asio::error::connection_reset) return accept_next();
+  if (ec == asio::error::connection_aborted || ec == asio::error::connection_reset) return accept_next(a);
   // Out of descriptors or memory: accepting again at once would spin on the
   // same error. Wait a little; connections may close meanwhile.
-  backoff_timer_.expires_after(std::chrono::milliseconds(100));
-  backoff_timer_.async_wait([this](const error_code& e) {
-    if (!e) accept_next();
+  a.backoff_timer.expires_after(std::chrono::milliseconds(100));
+  a.backoff_timer.async_wait([this, &a](const error_code& e) {
+    if (!e) accept_next(a);
   });
 }
 

@@ -1,11 +1,15 @@
 #pragma once
-// A TCP acceptor for one "HOST:PORT". Accepts on the control thread and hands
-// each new socket, already bound to the chosen worker's io_context, to that
-// worker, where its connection lives for life: a plain `connection` for
-// mqtt, a `stream_connection` (TLS and/or WebSocket) for mqtts, ws and wss.
-// Owned by the server; its acceptor is used only on the control thread; it
-// lives until after the workers have been joined (connections keep references
-// to its settings and handler factory).
+// The TCP acceptors for one "HOST:PORT": one per worker, bound to the same
+// port with SO_REUSEPORT, so the kernel spreads new connections over the
+// workers and each accepts its own. A connection is accepted, registered and
+// served by one thread for life, with no hand-off between threads (which cost
+// a wake-up of a second thread and a lock per connection). A plain
+// `connection` serves mqtt, a `stream_connection` (TLS and/or WebSocket)
+// mqtts, ws and wss.
+// Owned by the server; start() and stop() run on the control (main) thread,
+// each acceptor is used only on its worker. Lives until after the workers
+// have been joined (connections keep references to its settings and handler
+// factory).
 #include "broker/server/asio.hpp"
 
 #include <chrono>
@@ -16,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "broker/core/broker_config.hpp"
 #include "broker/server/connection_handler.hpp"
@@ -84,36 +89,54 @@ struct stream_settings {
 bool is_loopback_host(const std::string& host);
 
 // Opens and binds `acceptor` (on an io_context) to "HOST:PORT", a host name
-// resolved once; not yet listening. Returns the bound endpoint; throws bind_error.
-tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address);
+// resolved once; not yet listening. Returns the bound endpoint; throws
+// bind_error. `reuse_port` joins the port's SO_REUSEPORT group.
+tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address, bool reuse_port = false);
+
+// Listening TCP sockets of this network namespace on `endpoint`'s port whose
+// address overlaps it (the same address, or either is the wildcard), from
+// /proc/net/tcp or tcp6; nullopt if that cannot be read.
+std::optional<std::size_t> count_listening_sockets(const tcp::endpoint& endpoint);
 
 class listener {
  public:
-  // Binds and listens (throws bind_error; tls_error for bad TLS files).
-  // Accepting starts with start().
-  listener(asio::io_context& control, const listener_options& options, std::chrono::milliseconds handshake_timeout,
-           std::function<worker&()> pick_worker,
+  // Binds one acceptor per worker (throws bind_error; tls_error for bad TLS
+  // files). Nothing listens before start().
+  listener(worker_pool& workers, const listener_options& options, std::chrono::milliseconds handshake_timeout,
            std::function<std::unique_ptr<connection_handler>(core::connection_io&, const core::listener_settings&)>
                make_handler);
 
-  void start();  // control thread
-  void stop();   // control thread
+  // Listens and starts accepting on every worker. Throws bind_error if the
+  // port cannot be listened on, or if a socket of another process shares it
+  // (SO_REUSEPORT would otherwise split the clients between the two).
+  void start();
+  // Closes the acceptors, each on its worker; returns when all are closed.
+  // The workers must be running.
+  void stop();
   tcp::endpoint local_endpoint() const { return endpoint_; }
   const core::listener_settings& settings() const { return settings_; }
 
  private:
-  void accept_next();
-  void on_accept_error(const boost::system::error_code& ec);
+  // One worker's acceptor; touched only on that worker once accepting starts.
+  struct worker_acceptor {
+    explicit worker_acceptor(worker& w) : owner(w), acceptor(w.io), backoff_timer(w.io) {}
+    worker& owner;
+    tcp::acceptor acceptor;
+    asio::steady_timer backoff_timer;
+    log::rate_limiter error_log;
+    bool stopped = false;
+  };
 
-  tcp::acceptor acceptor_;
-  asio::steady_timer backoff_timer_;
+  void accept_next(worker_acceptor& a);
+  void on_accept_error(worker_acceptor& a, const boost::system::error_code& ec);
+  std::string where() const;
+
+  worker_pool& workers_;
+  std::vector<std::unique_ptr<worker_acceptor>> acceptors_;
   tcp::endpoint endpoint_;
   core::listener_settings settings_;
   stream_settings stream_;
-  std::function<worker&()> pick_worker_;
   handler_factory make_handler_;
-  log::rate_limiter error_log_;
-  bool stopped_ = false;
 };
 
 }  // namespace flock::server

@@ -2,7 +2,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
-#include <future>
+#include <thread>
 
 #include "broker/auth/acl_file.hpp"
 #include "broker/auth/password_file.hpp"
@@ -14,7 +14,7 @@
 namespace flock::server {
 
 server::server(server_options options)
-    : options_(std::move(options)), pool_(options_.workers), control_guard_(control_io_.get_executor()) {
+    : options_(std::move(options)), pool_(options_.workers) {
   broker_ = std::make_unique<core::broker>(options_.broker, pool_, clock_);
   if (options_.open_cluster) {
     cluster_ = options_.open_cluster(broker_->cluster_host());
@@ -35,12 +35,8 @@ server::server(server_options options)
     };
   }
   if (options_.listeners.empty()) options_.listeners.push_back({});
-  auto pick = [this]() -> worker& {
-    auto w = next_worker_++ % pool_.worker_count();
-    return pool_.at(w);
-  };
   for (auto& l : options_.listeners)
-    listeners_.push_back(std::make_unique<listener>(control_io_, l, options_.broker.connect_timeout, pick, make_handler));
+    listeners_.push_back(std::make_unique<listener>(pool_, l, options_.broker.connect_timeout, make_handler));
   for (std::uint32_t w = 0; w < pool_.worker_count(); ++w)
     pool_.at(w).pause_reading_above = 2 * options_.broker.max_outbound_bytes + options_.broker.max_packet_size;
   pool_.set_tick_handler([this](worker& w) { on_tick(w); });
@@ -80,8 +76,8 @@ void server::flush_store(const char* when) {
 
 server::~server() {
   stop();
-  // A constructed but never started server still owns a control io_context
-  // and workers without threads; their destructors clean up.
+  // A constructed but never started server still owns bound acceptors and
+  // workers without threads; their destructors clean up.
 }
 
 void server::start() {
@@ -93,22 +89,20 @@ void server::start() {
   try {
     if (cluster_) cluster_->start();
     // listen() can still fail: another process with SO_REUSEADDR may have
-    // bound the port since construction and listened first.
+    // bound the port since construction and listened first (or one with
+    // SO_REUSEPORT joined it: listener::start checks).
     for (auto& l : listeners_) l->start();
   } catch (...) {
     abandon_start();
     throw;
   }
-  control_thread_ = std::thread([this] { control_io_.run(); });
   ready_.store(true, std::memory_order_release);
   log::info("flockd ", FLOCK_VERSION, " started: ", pool_.worker_count(), " workers, node ",
             options_.broker.node_name);
 }
 
 void server::abandon_start() {
-  // The control thread is not running yet, so the listeners are closed from
-  // here; stop() would wait for that thread forever.
-  for (auto& l : listeners_) l->stop();
+  for (auto& l : listeners_) l->stop();  // the workers still run: they close their acceptors
   if (cluster_) cluster_->stop();  // no-op if it did not start; else peers hear we left
   pool_.stop();
   pool_.join();
@@ -160,12 +154,7 @@ void server::stop() {
   ready_.store(false, std::memory_order_release);  // a load balancer stops sending clients here
 
   // 1. No new connections.
-  std::promise<void> listeners_closed;
-  asio::post(control_io_, [&] {
-    for (auto& l : listeners_) l->stop();
-    listeners_closed.set_value();
-  });
-  listeners_closed.get_future().wait();
+  for (auto& l : listeners_) l->stop();
 
   // 2. Acks waiting for the disk go out before the connections close.
   flush_store("before closing connections");
@@ -201,9 +190,6 @@ void server::stop() {
 
   pool_.stop();
   pool_.join();
-  control_guard_.reset();
-  control_io_.stop();
-  if (control_thread_.joinable()) control_thread_.join();
   if (metrics_) metrics_->stop();
   log::info("stopped");
 }

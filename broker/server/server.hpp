@@ -1,6 +1,6 @@
 #pragma once
 // The broker process minus configuration: worker pool, broker core,
-// listeners, and the control thread that accepts connections.
+// listeners (each worker accepts its own connections).
 // Owned by main (or a test); constructed, run, and destroyed on one thread.
 // Lifetime: start() -> stop(); stop() closes every connection and joins all
 // threads before the core is destroyed.
@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "broker/core/broker_config.hpp"
@@ -88,13 +87,7 @@ class server {
 
   server_options options_;
   ports::system_clock clock_;
-  // Declared before control_io_ so the workers outlive it: an accept that
-  // completed but never ran still sits in control_io_, holding a socket bound
-  // to a worker's io_context, and is destroyed with control_io_.
   worker_pool pool_;
-  asio::io_context control_io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> control_guard_;
-  std::thread control_thread_;
   std::unique_ptr<auth::password_file> passwords_;  // outlives broker_, which reads it
   std::unique_ptr<auth::acl_file> acl_;             // likewise
   // The store's writer thread posts to the workers: destroyed before pool_,
@@ -108,7 +101,6 @@ class server {
   // Reads broker_ on its own thread: declared after it, so destroyed first.
   std::unique_ptr<metrics_http> metrics_;
   std::atomic<bool> ready_{false};
-  std::uint32_t next_worker_ = 0;  // round-robin; control thread only
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -169,11 +169,14 @@ TEST(server, stop_closes_live_connections) {
   EXPECT_EQ(s.p.calls_after_close, 0);
 }
 
+// The kernel picks the worker by a hash of the connection's addresses
+// (SO_REUSEPORT): with 64 clients, all on one of two workers has a chance
+// of 2^-63.
 TEST(server, spreads_connections_over_workers) {
   echo_server s(2);
   std::vector<std::unique_ptr<test_client>> clients;
-  for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<test_client>(s.endpoint()));
-  ASSERT_TRUE(eventually([&] { return s.p.created == 4; }));
+  for (int i = 0; i < 64; ++i) clients.push_back(std::make_unique<test_client>(s.endpoint()));
+  ASSERT_TRUE(eventually([&] { return s.p.created == 64; }));
   std::lock_guard lock(s.p.m);
   EXPECT_EQ(s.p.workers, (std::set<ports::worker_id>{0, 1}));
 }

@@ -67,6 +67,47 @@ TEST(server, a_port_taken_before_start_is_a_clear_error_not_a_hang) {
   EXPECT_THAT(message, HasSubstr("in use"));
 }
 
+// Every worker listens on the port (SO_REUSEPORT) and the kernel spreads
+// the clients: a worker that did not accept would leave its share of them
+// without a CONNACK.
+TEST(server, every_worker_accepts_its_share_of_clients) {
+  server_options o = on("127.0.0.1:0");
+  o.workers = 2;
+  server::server s(o);
+  s.start();
+  std::vector<std::unique_ptr<test_client>> clients;
+  for (int i = 0; i < 32; ++i) {
+    clients.push_back(std::make_unique<test_client>(s.local_endpoints()[0]));
+    std::string id = "c" + std::to_string(100 + i);  // 4 bytes
+    clients.back()->send(std::string("\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04", 14) + id);
+  }
+  for (auto& c : clients) EXPECT_EQ(c->read_exactly(4), std::string("\x20\x02\x00\x00", 4));
+  s.stop();
+}
+
+// Sockets of one user may share a port with SO_REUSEPORT, and the kernel
+// would split the clients between two brokers: the second one must refuse
+// to start instead, and the first keep all its clients.
+TEST(server, a_second_server_on_the_same_port_refuses_to_start) {
+  server::server first(on("127.0.0.1:0"));
+  first.start();
+  auto endpoint = first.local_endpoints()[0];
+  std::string message = "(no error)";
+  try {
+    server::server second(on("127.0.0.1:" + std::to_string(endpoint.port())));
+    second.start();
+  } catch (const bind_error& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr("address in use: 1 other socket(s) listen on this port"));
+  for (int i = 0; i < 8; ++i) {
+    test_client c(endpoint);
+    c.send(std::string("\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01t", 15));
+    EXPECT_EQ(c.read_exactly(4), std::string("\x20\x02\x00\x00", 4));
+  }
+  first.stop();
+}
+
 TEST(server, bad_addresses_are_start_up_errors) {
   EXPECT_THAT(start_error("1883"), HasSubstr("listen 1883: expected HOST:PORT"));
   // TEST-NET-1: a valid address that is not ours.
