@@ -108,6 +108,30 @@ TEST(server, a_second_server_on_the_same_port_refuses_to_start) {
   first.stop();
 }
 
+// The same check reads /proc/net/tcp6 for IPv6 (another address format).
+TEST(server, a_second_server_on_the_same_ipv6_port_refuses_to_start) {
+  {
+    asio::io_context io;
+    tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(tcp::v6(), ec);
+    if (!ec) probe.bind(tcp::endpoint(asio::ip::make_address("::1"), 0), ec);
+    if (ec) GTEST_SKIP() << "no IPv6 loopback on this host";
+  }
+  server::server first(on("[::1]:0"));
+  first.start();
+  auto port = std::to_string(first.local_endpoints()[0].port());
+  std::string message = "(no error)";
+  try {
+    server::server second(on("[::1]:" + port));
+    second.start();
+  } catch (const bind_error& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr("listen [::1]:" + port + ": address in use: 1 other socket(s)"));
+  first.stop();
+}
+
 TEST(server, bad_addresses_are_start_up_errors) {
   EXPECT_THAT(start_error("1883"), HasSubstr("listen 1883: expected HOST:PORT"));
   // TEST-NET-1: a valid address that is not ours.
