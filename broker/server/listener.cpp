@@ -2,7 +2,7 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <array>
-#include <cstdlib>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -157,19 +157,23 @@ tcp::endpoint bind_acceptor(tcp::acceptor& acceptor, const std::string& address,
 
 namespace {
 
+// A field of /proc/net/tcp{,6} in hex ("0100007F", "1F40"); nullopt if it is not.
+std::optional<std::uint32_t> parse_hex(std::string_view hex) {
+  std::uint32_t v = 0;
+  auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+  if (ec != std::errc() || end != hex.data() + hex.size()) return std::nullopt;
+  return v;
+}
+
 // An address as /proc/net/tcp{,6} prints it: 32-bit words in hex, each the
 // host-order value of four bytes in network order.
 std::optional<asio::ip::address> parse_proc_address(std::string_view hex) {
   if (hex.size() != 8 && hex.size() != 32) return std::nullopt;
   std::array<unsigned char, 16> bytes{};
   for (std::size_t word = 0; word * 8 < hex.size(); ++word) {
-    std::uint32_t v = 0;
-    for (char ch : hex.substr(word * 8, 8)) {
-      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-      if (d < 0) return std::nullopt;
-      v = v << 4 | static_cast<std::uint32_t>(d);
-    }
-    std::memcpy(bytes.data() + word * 4, &v, 4);
+    auto v = parse_hex(hex.substr(word * 8, 8));
+    if (!v) return std::nullopt;
+    std::memcpy(bytes.data() + word * 4, &*v, 4);
   }
   if (hex.size() == 8) return asio::ip::address_v4({bytes[0], bytes[1], bytes[2], bytes[3]});
   return asio::ip::address_v6(bytes);
@@ -189,7 +193,7 @@ std::optional<std::size_t> count_listening_sockets(const tcp::endpoint& endpoint
     if (!(fields >> slot >> local >> remote >> state) || state != "0A") continue;  // 0A: LISTEN
     auto colon = local.find(':');
     if (colon == std::string::npos) continue;
-    unsigned long port = std::strtoul(local.c_str() + colon + 1, nullptr, 16);
+    auto port = parse_hex(std::string_view(local).substr(colon + 1));
     auto address = parse_proc_address(std::string_view(local).substr(0, colon));
     if (!address || port != endpoint.port()) continue;
     if (*address == endpoint.address() || address->is_unspecified() || endpoint.address().is_unspecified()) ++count;

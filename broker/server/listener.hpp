@@ -6,8 +6,8 @@
 // a wake-up of a second thread and a lock per connection). A plain
 // `connection` serves mqtt, a `stream_connection` (TLS and/or WebSocket)
 // mqtts, ws and wss.
-// Owned by the server; start() and stop() run on the control (main) thread,
-// each acceptor is used only on its worker. Lives until after the workers
+// Owned by the server; start() and stop() run on the thread that drives the
+// server (main's), each acceptor only on its worker. Lives until after the workers
 // have been joined (connections keep references to its settings and handler
 // factory).
 #include "broker/server/asio.hpp"
