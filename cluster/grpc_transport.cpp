@@ -1,6 +1,7 @@
 #include "cluster/grpc_transport.hpp"
 
 #include <absl/synchronization/mutex.h>
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
@@ -9,6 +10,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "broker/server/log.hpp"
+#include "cluster/cluster_tls.hpp"
 #include "proto/cluster.grpc.pb.h"
 
 namespace flock::cluster {
@@ -281,12 +284,16 @@ class service final : public wire::Cluster::CallbackService {
 
 class grpc_transport_impl final : public transport {
  public:
+  explicit grpc_transport_impl(std::shared_ptr<cluster_tls> tls)
+      : server_credentials_(tls ? tls->server_credentials() : grpc::InsecureServerCredentials()),
+        channel_credentials_(tls ? tls->channel_credentials() : grpc::InsecureChannelCredentials()),
+        tls_(std::move(tls)) {}
   ~grpc_transport_impl() override { shutdown(); }
 
   void serve(const std::string& address, acceptor accept) override {
     service_ = std::make_unique<service>(registry_, std::move(accept));
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(address, server_credentials_, &port_);
     builder.RegisterService(service_.get());
     builder.SetMaxReceiveMessageSize(-1);
     builder.SetMaxSendMessageSize(-1);
@@ -306,7 +313,7 @@ class grpc_transport_impl final : public transport {
       std::lock_guard lock(channels_mutex_);
       auto& entry = stubs_[address];
       if (!entry) {
-        auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_arguments());
+        auto channel = grpc::CreateCustomChannel(address, channel_credentials_, channel_arguments());
         entry = wire::Cluster::NewStub(channel);
       }
       stub = entry.get();
@@ -328,6 +335,9 @@ class grpc_transport_impl final : public transport {
   }
 
  private:
+  std::shared_ptr<grpc::ServerCredentials> server_credentials_;
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
+  std::shared_ptr<cluster_tls> tls_;
   stream_registry registry_;
   std::unique_ptr<service> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -338,16 +348,21 @@ class grpc_transport_impl final : public transport {
 
 }  // namespace
 
-std::unique_ptr<transport> make_grpc_transport() {
+std::unique_ptr<transport> make_grpc_transport(std::shared_ptr<cluster_tls> tls) {
   // Debian builds Abseil with mutex deadlock detection on: gRPC's internal
   // mutexes then keep a lock graph, a measurable share of the CPU a
   // forwarded publish costs. Our lock order is documented and tested.
   static const bool quiet = [] {
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+    // gRPC's own lines go through our logger, at debug: what matters to an
+    // operator (a refused peer, a stream lost) the node logs itself, once
+    // per interval, while gRPC would print e.g. a host name mismatch that
+    // cluster_tls deliberately ignores on every connection.
+    gpr_set_log_function([](gpr_log_func_args* a) { server::log::debug("grpc: ", a->message); });
     return true;
   }();
   (void)quiet;
-  return std::make_unique<grpc_transport_impl>();
+  return std::make_unique<grpc_transport_impl>(std::move(tls));
 }
 
 }  // namespace flock::cluster
@@ -358,7 +373,11 @@ std::unique_ptr<transport> make_grpc_transport() {
 namespace flock::cluster {
 
 std::unique_ptr<ports::cluster> make_grpc_node(const options& opts, ports::cluster_host& host) {
-  return std::make_unique<node>(opts, host, make_grpc_transport());
+  auto refusals = std::make_shared<peer_refusals>();
+  std::shared_ptr<cluster_tls> tls;
+  if (opts.tls) tls = std::make_shared<cluster_tls>(opts, refusals);
+  auto t = make_grpc_transport(tls);
+  return std::make_unique<node>(opts, host, std::move(t), std::move(refusals), std::move(tls));
 }
 
 }  // namespace flock::cluster

@@ -11,8 +11,8 @@ namespace flock::cluster {
 // node we do not know yet, only asking who is there).
 class outbound_handler final : public outbound_events, public std::enable_shared_from_this<outbound_handler> {
  public:
-  outbound_handler(node& n, peer* p, std::string probe_address)
-      : node_(n), peer_(p), probe_address_(std::move(probe_address)) {}
+  outbound_handler(node& n, std::shared_ptr<peer> p, std::string probe_address)
+      : node_(n), peer_(std::move(p)), probe_address_(std::move(probe_address)) {}
   void on_response(wire::Batch&& batch) override;
   void on_written() override;
   void on_closed() override;
@@ -21,7 +21,7 @@ class outbound_handler final : public outbound_events, public std::enable_shared
 
  private:
   node& node_;
-  peer* peer_;
+  std::shared_ptr<peer> peer_;  // null for a probe
   std::string probe_address_;
 };
 
@@ -35,7 +35,7 @@ class inbound_handler final : public inbound_events, public std::enable_shared_f
  private:
   node& node_;
   std::shared_ptr<inbound_link> link_;
-  peer* origin_ = nullptr;
+  std::shared_ptr<peer> origin_;  // set by the hello
   std::uint64_t incarnation_ = 0;
 };
 

@@ -2,6 +2,9 @@
 // peer gets when its stream comes up.
 #include "cluster/node.hpp"
 
+#include "cluster/cluster_secret.hpp"
+#include "cluster/cluster_tls.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <future>
 
@@ -27,10 +30,14 @@ std::uint64_t new_incarnation() {
 }
 }  // namespace
 
-node::node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t)
+node::node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t,
+           std::shared_ptr<peer_refusals> refusals, std::shared_ptr<cluster_tls> tls)
     : opts_(std::move(opts)),
       host_(host),
       transport_(std::move(t)),
+      refusals_(std::move(refusals)),
+      tls_(std::move(tls)),
+      secret_(opts_.secret),
       incarnation_(new_incarnation()),
       guard_(io_.get_executor()),
       tick_timer_(io_) {
@@ -100,18 +107,63 @@ peer* node::find_peer(const std::string& name) {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-peer& node::peer_named(const std::string& name) {
+peer* node::peer_named(const std::string& name) {
   std::lock_guard lock(peers_mutex_);
   auto it = by_name_.find(name);
-  if (it != by_name_.end()) return *it->second;
-  const auto id = peer_count_.load(std::memory_order_relaxed);
-  if (id >= max_peers) throw std::runtime_error("cluster: more than " + std::to_string(max_peers) + " nodes");
-  owned_.push_back(std::make_unique<peer>(id, name, opts_));
-  peer* p = owned_.back().get();
+  if (it != by_name_.end()) return it->second;
+  auto id = peer_count_.load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < id; ++i)
+    if (!owned_[i]) {
+      id = i;  // a forgotten node's slot
+      break;
+    }
+  if (id >= max_peers) {
+    refusals_->refuse(ports::peer_refusal::peer_limit, name,
+                      "the cluster already has " + std::to_string(max_peers) + " other nodes");
+    return nullptr;
+  }
+  owned_[id] = std::make_shared<peer>(id, name, opts_);
+  peer* p = owned_[id].get();
+  p->known_since = now();
   peers_[id].store(p, std::memory_order_release);
   by_name_[name] = p;
-  peer_count_.store(id + 1, std::memory_order_release);
-  return *p;
+  if (id >= peer_count_.load(std::memory_order_relaxed)) peer_count_.store(id + 1, std::memory_order_release);
+  return p;
+}
+
+void node::forget_departed(ports::time_point t) {
+  // Objects forgotten a while ago: no worker still runs a call on them.
+  std::erase_if(retired_, [&](const auto& r) { return t - r.second > 10 * opts_.failure_timeout + std::chrono::seconds(10); });
+  std::vector<peer*> gone;
+  for_each_peer([&](peer& p) {
+    if (p.up || p.handshaken) return;
+    // Quick for a node that never answered, or that left (scale-down, or a
+    // restart: it says hello again) with nothing waiting for it here; an
+    // hour by default for one that vanished with copies queued for it.
+    const bool nothing_waits = !p.ever_up || (p.left && p.outbox_size() == 0);
+    const auto window = nothing_waits ? 10 * opts_.failure_timeout : opts_.forget_after;
+    const auto last = std::max(p.known_since, p.last_heard());
+    if (t - last > window) gone.push_back(&p);
+  });
+  std::size_t never_reached = 0;
+  for (peer* p : gone) {
+    // Names that never answered (a flood of hellos, stale addresses) are
+    // summed up in one line; a node that was part of the cluster is named.
+    if (p->ever_up) log::info("cluster: forgetting ", p->name, ": unreachable for ", std::chrono::duration_cast<std::chrono::seconds>(t - std::max(p->known_since, p->last_heard())).count(), " s");
+    else ++never_reached;
+    mark_down(*p, "forgotten");
+    p->retired.store(true, std::memory_order_release);
+    p->link.reset();
+    p->inbound.reset();
+    p->disconnected();
+    std::lock_guard lock(peers_mutex_);
+    by_name_.erase(p->name);
+    for (auto it = probed_names_.begin(); it != probed_names_.end();)
+      it = it->second == p->name ? probed_names_.erase(it) : std::next(it);
+    peers_[p->id].store(nullptr, std::memory_order_release);
+    retired_.emplace_back(std::move(owned_[p->id]), t);
+  }
+  if (never_reached) log::info("cluster: forgot ", never_reached, " peer name(s) that never answered");
 }
 
 void node::fill_self(wire::Member& m) const {
@@ -132,9 +184,10 @@ void node::fill_members(google::protobuf::RepeatedPtrField<wire::Member>& out) {
 
 void node::learn(const wire::Member& m) {
   if (m.name().empty() || m.name() == opts_.node_name || m.address().empty()) return;
-  peer& p = peer_named(m.name());
+  peer* p = peer_named(m.name());
+  if (!p) return;
   // A node we cannot reach at the address we had may be reachable at this one.
-  if (p.address.empty() || (!p.handshaken && p.address != m.address())) p.address = m.address();
+  if (p->address.empty() || (!p->handshaken && p->address != m.address())) p->address = m.address();
 }
 
 // --- the tick: dialing, heartbeats, failure detection ---
@@ -169,11 +222,16 @@ void node::tick() {
   }
   for (auto& [address, probe] : probing_)
     if (t - probe.second > opts_.failure_timeout) probe.first->close();
+  if (tls_ && t >= next_tls_check_) {
+    next_tls_check_ = t + opts_.tls_reload_interval;
+    tls_->reload_if_changed();
+  }
   if (!opts_.dns.empty() && t >= next_dns_) {
     next_dns_ = t + opts_.dns_interval;
     resolve_dns();
   }
   expire_claims(t);
+  forget_departed(t);
   for (auto it = moves_.begin(); it != moves_.end();) {
     if (t < it->second.second) {
       ++it;
@@ -187,7 +245,8 @@ void node::tick() {
 }
 
 std::shared_ptr<outbound_link> node::open_stream(const std::string& address, peer* p) {
-  auto handler = std::make_shared<outbound_handler>(*this, p, p ? std::string() : address);
+  auto handler = std::make_shared<outbound_handler>(*this, p ? p->shared_from_this() : nullptr,
+                                                    p ? std::string() : address);
   auto link = transport_->dial(address, handler);
   handler->link = link;
   // The first frame says who we are; a probe only asks who is there.
@@ -196,6 +255,7 @@ std::shared_ptr<outbound_link> node::open_stream(const std::string& address, pee
   h->set_protocol(1);
   h->set_probe(p == nullptr);
   fill_self(*h->mutable_from());
+  h->set_proof(hello_proof(secret_, hello_direction::hello, opts_.node_name, incarnation_));
   if (p) {
     fill_members(*h->mutable_members());
     h->set_retained_digest(host_.retained_digest());
@@ -253,6 +313,7 @@ void node::heartbeat(peer& p) {
 void node::mark_up(peer& p) {
   if (p.up) return;
   p.up = true;
+  p.ever_up = true;
   peers_up_.fetch_add(1, std::memory_order_acq_rel);
   log::info("cluster: peer ", p.name, " up (", p.address, ")");
 }
@@ -388,6 +449,8 @@ ports::cluster_status node::status() {
   });
   s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
   s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
+  s.refused = refusals_->counts();
+  if (tls_) s.certificate = tls_->status();
   std::lock_guard lock(routes_mutex_);
   s.local_routes = routes_.size();
   return s;
@@ -412,8 +475,7 @@ void node::route_changed(std::string_view filter, std::uint32_t holders) {
 
 void node::forward(ports::peer_id peer_id, const core::message_ptr& msg, std::vector<ports::shared_pick> picks,
                    const core::remote_ack_ptr& ack) {
-  if (peer_id >= peer_count_.load(std::memory_order_acquire)) return;
-  peers_[peer_id].load(std::memory_order_acquire)->forward(msg, std::move(picks), ack);
+  if (peer* p = slot(peer_id)) p->forward(msg, std::move(picks), ack);
 }
 
 void node::retained_changed(const core::message_ptr& msg) {

@@ -28,17 +28,24 @@
 #include "broker/ports/cluster.hpp"
 #include "cluster/options.hpp"
 #include "cluster/peer.hpp"
+#include "cluster/peer_refusals.hpp"
 #include "cluster/route_table.hpp"
 #include "cluster/transport.hpp"
 
 namespace flock::cluster {
 namespace asio = boost::asio;
 
+class cluster_tls;
+
 class node final : public ports::cluster {
  public:
   static constexpr std::size_t max_peers = 256;
 
-  node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t);
+  // `tls`: the certificates the transport uses, reloaded and reported
+  // here (null: plaintext). `refusals`: shared with the transport's TLS.
+  node(options opts, ports::cluster_host& host, std::unique_ptr<transport> t,
+       std::shared_ptr<peer_refusals> refusals = std::make_shared<peer_refusals>(),
+       std::shared_ptr<cluster_tls> tls = nullptr);
   ~node() override;
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -78,12 +85,21 @@ class node final : public ports::cluster {
 
   // --- membership (node.cpp) ---
   peer* find_peer(const std::string& name);
-  peer& peer_named(const std::string& name);  // creates the slot; any thread
+  // Creates the slot; any thread. Null (refused and counted) when the
+  // table is full: a hostile or broken peer cannot end the node.
+  peer* peer_named(const std::string& name);
   template <class F>
   void for_each_peer(F&& fn) {
     const auto n = peer_count_.load(std::memory_order_acquire);
-    for (std::uint32_t i = 0; i < n; ++i) fn(*peers_[i].load(std::memory_order_acquire));
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (peer* p = peers_[i].load(std::memory_order_acquire)) fn(*p);
   }
+  // The peer in a slot, or null (never used, or forgotten). Any thread.
+  peer* slot(ports::peer_id id) const {
+    return id < peer_count_.load(std::memory_order_acquire) ? peers_[id].load(std::memory_order_acquire) : nullptr;
+  }
+  // Frees the slots of peers gone for forget_after (node thread).
+  void forget_departed(ports::time_point now);
   void wait_joined(std::chrono::milliseconds timeout);
   void tick();
   void arm_tick();
@@ -138,6 +154,9 @@ class node final : public ports::cluster {
   options opts_;
   ports::cluster_host& host_;
   std::unique_ptr<transport> transport_;
+  std::shared_ptr<peer_refusals> refusals_;
+  std::shared_ptr<cluster_tls> tls_;
+  std::string secret_;  // the cluster secret (empty: none)
   const std::uint64_t incarnation_;
   std::string advertise_;
 
@@ -149,10 +168,14 @@ class node final : public ports::cluster {
   bool stopped_ = false;
   std::atomic<bool> stopping_{false};
 
-  std::mutex peers_mutex_;  // creating slots, the name map
+  std::mutex peers_mutex_;  // creating and freeing slots, the name map
+  // Workers read slots without a lock: a forgotten peer's object stays in
+  // retired_ for a while after its slot is cleared, so a worker that loaded
+  // the pointer just before finishes its call on a live object.
   std::array<std::atomic<peer*>, max_peers> peers_{};
-  std::vector<std::unique_ptr<peer>> owned_;
-  std::atomic<std::uint32_t> peer_count_{0};
+  std::array<std::shared_ptr<peer>, max_peers> owned_;
+  std::vector<std::pair<std::shared_ptr<peer>, ports::time_point>> retired_;  // node thread
+  std::atomic<std::uint32_t> peer_count_{0};  // slots ever used (the high-water mark)
   std::unordered_map<std::string, peer*> by_name_;
   std::atomic<int> peers_up_{0};
   std::atomic<std::uint64_t> streams_opened_{0};
@@ -170,6 +193,7 @@ class node final : public ports::cluster {
   std::set<std::string> self_addresses_;
   std::map<std::string, std::string> probed_names_;  // seed/DNS address -> the node that answered there
   ports::time_point next_dns_{};
+  ports::time_point next_tls_check_{};
   std::uint64_t next_claim_id_ = 1;
   std::unordered_map<std::uint64_t, pending_claim> claims_;
   std::map<std::string, std::pair<ports::peer_id, ports::time_point>> moves_;  // handed over, awaiting MoveFinished

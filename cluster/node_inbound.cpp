@@ -3,6 +3,7 @@
 #include "broker/server/log.hpp"
 #include "cluster/handlers.hpp"
 #include "cluster/node.hpp"
+#include "cluster/cluster_secret.hpp"
 #include "cluster/forward_codec.hpp"
 #include "cluster/wire_codec.hpp"
 
@@ -25,6 +26,17 @@ void outbound_handler::on_response(wire::Batch&& batch) {
     if (f.has_ack()) {
       if (peer_) peer_->on_ack(f.ack().seq());
     } else if (f.has_hello_reply()) {
+      const auto& from = f.hello_reply().from();
+      if (!hello_proof_ok(node_.secret_, hello_direction::reply, from.name(), from.incarnation(),
+                          f.hello_reply().proof())) {
+        // Whoever answers at this address does not know the secret: tell it nothing.
+        node_.refusals_->refuse(ports::peer_refusal::secret, from.name(),
+                                "its hello reply does not prove the cluster secret");
+        asio::post(node_.io_, [this, self] {
+          if (link) link->close();
+        });
+        return;
+      }
       asio::post(node_.io_, [this, self, reply = std::move(*f.mutable_hello_reply())] {
         if (peer_) return node_.on_connected(*peer_, link, reply);
         // A probe: now we know who is at that address.
@@ -52,7 +64,7 @@ void outbound_handler::on_written() {
 
 void outbound_handler::on_closed() {
   auto self = shared_from_this();
-  asio::post(node_.io_, [this, self] { node_.on_outbound_closed(peer_, link, probe_address_); });
+  asio::post(node_.io_, [this, self] { node_.on_outbound_closed(peer_.get(), link, probe_address_); });
 }
 
 // --- streams to us ---
@@ -66,17 +78,26 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
   if (!origin_) {
     // The first frame says who is calling; anything else is not a peer.
     if (frames.empty() || !frames[0].has_hello() || frames[0].hello().from().name().empty()) {
+      node_.refusals_->refuse(ports::peer_refusal::malformed, "", "a stream that does not start with a hello");
       link_->close();
       return;
     }
     const auto& from = frames[0].hello().from();
+    if (!hello_proof_ok(node_.secret_, hello_direction::hello, from.name(), from.incarnation(),
+                        frames[0].hello().proof())) {
+      node_.refusals_->refuse(ports::peer_refusal::secret, from.name(), "its hello does not prove the cluster secret");
+      link_->close();
+      return;
+    }
     if (from.name() == node_.opts_.node_name) {
       // Ourselves, through a seed or DNS address; or a misconfigured node.
       if (from.incarnation() != node_.incarnation_)
         log::error("cluster: another node (", from.address(), ") uses this node's name ", from.name(),
                    "; node names must be unique");
       wire::Batch reply;
-      node_.fill_self(*reply.add_frames()->mutable_hello_reply()->mutable_from());
+      auto* r = reply.add_frames()->mutable_hello_reply();
+      node_.fill_self(*r->mutable_from());
+      r->set_proof(hello_proof(node_.secret_, hello_direction::reply, node_.opts_.node_name, node_.incarnation_));
       link_->respond(std::move(reply));
       link_->close();
       return;
@@ -90,8 +111,17 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
       });
       return;
     }
-    origin_ = &node_.peer_named(from.name());
+    auto* origin = node_.peer_named(from.name());
+    if (!origin) {
+      link_->close();
+      return;
+    }
+    origin_ = origin->shared_from_this();
     incarnation_ = from.incarnation();
+  }
+  if (origin_->retired.load(std::memory_order_acquire)) {
+    link_->close();  // forgotten meanwhile: it must say hello again
+    return;
   }
   const auto t = now();
   origin_->heard(t);
@@ -160,7 +190,7 @@ void inbound_handler::on_closed() {
 
 void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Frame> frames,
                       const std::shared_ptr<inbound_link>& link) {
-  if (stopping_) return;
+  if (stopping_ || p.retired.load(std::memory_order_acquire)) return;
   for (auto& f : frames) {
     switch (f.kind_case()) {
       case wire::Frame::kHello: {
@@ -230,6 +260,7 @@ wire::Batch node::hello_reply(std::uint64_t applied_seq) {
   wire::Batch reply;
   auto* r = reply.add_frames()->mutable_hello_reply();
   fill_self(*r->mutable_from());
+  r->set_proof(hello_proof(secret_, hello_direction::reply, opts_.node_name, incarnation_));
   r->set_applied_seq(applied_seq);
   r->set_retained_digest(host_.retained_digest());
   fill_members(*r->mutable_members());

@@ -51,22 +51,21 @@ void node::announce(const std::string& client_id, core::stamp s) {
 }
 
 void node::session_installed(ports::peer_id from, const std::string& client_id, core::stamp) {
-  if (from < peer_count_.load(std::memory_order_acquire))
-    peers_[from].load(std::memory_order_acquire)->send(move_finished(client_id, true));
+  if (peer* p = slot(from)) p->send(move_finished(client_id, true));
 }
 
 void node::session_declined(ports::peer_id from, const std::string& client_id) {
-  if (from < peer_count_.load(std::memory_order_acquire))
-    peers_[from].load(std::memory_order_acquire)->send(move_finished(client_id, false));
+  if (peer* p = slot(from)) p->send(move_finished(client_id, false));
 }
 
 void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) {
-  if (to >= peer_count_.load(std::memory_order_acquire) || !d.msg) return;
+  peer* p = slot(to);
+  if (!p || !d.msg) return;
   wire::Frame f;
   auto* sd = f.mutable_session_delivery();
   sd->set_client_id(client_id);
   encode_delivery(d, now(), *sd->mutable_delivery());
-  peers_[to].load(std::memory_order_acquire)->send(std::move(f));
+  p->send(std::move(f));
 }
 
 // --- the claimant (node thread) ---
@@ -81,7 +80,8 @@ void node::start_claim(pending_claim c) {
     return;
   }
   c.deadline = now() + opts_.claim_timeout;
-  for (auto pid : c.waiting) peers_[pid].load()->send(claim_frame(id, c.client_id, c.stamp, c.want));
+  for (auto pid : c.waiting)
+    if (peer* p = slot(pid)) p->send(claim_frame(id, c.client_id, c.stamp, c.want));
   claims_.emplace(id, std::move(c));
 }
 
@@ -133,7 +133,7 @@ void node::finish_claim(std::uint64_t id) {
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
     auto pid = c.sessions[i].first;
     if (i == best && !r.refused) continue;
-    peers_[pid].load()->send(move_finished(c.client_id, !r.refused));
+    if (peer* p = slot(pid)) p->send(move_finished(c.client_id, !r.refused));
   }
   if (best < c.sessions.size() && !r.refused) {
     r.found = true;
@@ -189,7 +189,7 @@ void node::on_claim(peer& p, const wire::Claim& c) {
                        });
                        break;
                    }
-                   peers_[from].load()->send(std::move(f));
+                   if (peer* p = slot(from)) p->send(std::move(f));
                  });
 }
 
@@ -245,7 +245,7 @@ void node::drain() {
             if (frame) {
               moves_[id] = {to, now() + timeout};
               drain_waiting_[id] = to;
-              peers_[to].load()->send(std::move(*frame));
+              if (peer* p = slot(to)) p->send(std::move(*frame));
             }
             drained_cv_.notify_all();
           });
@@ -292,7 +292,7 @@ void node::on_handoff(peer& p, wire::Handoff& h) {
   }
   const ports::peer_id from = p.id;
   host_.adopt_session(from, client_id, std::move(*s), [this, from, client_id](bool installed) {
-    peers_[from].load()->send(move_finished(client_id, installed));
+    if (peer* p = slot(from)) p->send(move_finished(client_id, installed));
   });
 }
 

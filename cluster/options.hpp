@@ -25,9 +25,27 @@ struct options {
   // Shutdown waits this long for the other nodes to take this node's
   // sessions (0: they stay on this node's disk until it is back).
   std::chrono::milliseconds drain_timeout{10000};    // a session handed over and never confirmed stays here
+  // A peer unreachable this long is forgotten: its slot (one of
+  // node::max_peers) and what waits for it (unacknowledged forwarded
+  // copies) go. One that was never reachable, or that left with nothing
+  // queued for it, goes after ten failure timeouts.
+  std::chrono::milliseconds forget_after{3600000};
   std::size_t max_outbox_messages = 100000;  // per peer: forwarded publishes not yet acknowledged
   std::size_t max_outbox_bytes = 64u << 20;
   std::size_t batch_bytes = 256u << 10;      // per write on a link
+
+  // Mutual TLS between nodes (docs/clustering.md, "Security"): on unless
+  // turned off explicitly. Each node presents `certfile` (as server and as
+  // client) and accepts only peers whose chain leads to a CA in `cafile`.
+  bool tls = true;
+  std::string certfile, keyfile, cafile;
+  // How often certificate files are checked for changes (cert-manager
+  // rotates them in place).
+  std::chrono::milliseconds tls_reload_interval{10000};
+  // A shared secret every hello must prove (empty: none), read from
+  // `secret_file` at start-up.
+  std::string secret_file;
+  std::string secret;
 };
 
 }  // namespace flock::cluster

@@ -7,8 +7,10 @@
 //
 // Threads: the outbox is locked (workers enqueue, the transport's threads
 // write and acknowledge); the rest belongs to the node's thread unless
-// marked. Lives as long as the node: a slot per node name, reused when that
-// node restarts.
+// marked. Lives while the node knows that name (a restart of the same node
+// keeps it); a node gone long enough is forgotten and its slot reused
+// (node::forget_departed), and the object lives on while a stream handler
+// or a late event still holds it.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -32,7 +34,7 @@ struct outbox_stats {
   std::atomic<std::uint64_t> unconfirmed_acks{0};   // publisher acks released without the peer's
 };
 
-class peer {
+class peer : public std::enable_shared_from_this<peer> {
  public:
   peer(ports::peer_id id, std::string name, const options& opts);
 
@@ -64,7 +66,13 @@ class peer {
   bool control_idle() const;
   outbox_stats stats;
 
+  // Forgotten by the node (its slot may hold another node now): late events
+  // of its streams are ignored. Set on the node's thread, read anywhere.
+  std::atomic<bool> retired{false};
+
   // --- node thread ---
+  ports::time_point known_since{};  // when the slot was made
+  bool ever_up = false;             // forgotten sooner if never reachable
   std::string address;             // where it accepts streams (its advertised address)
   std::uint64_t incarnation = 0;   // as of its last hello
   bool up = false;                 // reachable both ways and heard from lately

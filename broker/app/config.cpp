@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,6 +11,7 @@
 #include "broker/auth/acl_file.hpp"
 #include "broker/server/listener.hpp"
 #include "broker/server/log.hpp"
+#include "broker/tls/certificate_files.hpp"
 #include "cluster/grpc_node.hpp"
 #include "storage/store_factory.hpp"
 
@@ -202,6 +204,46 @@ void apply_yaml_file(config& cfg, const std::string& path) {
   apply_yaml(cfg, text.str(), path);
 }
 
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The secret of cluster_secret_file, without a trailing newline.
+std::string cluster_secret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cluster_secret_file", "cannot read '" + path + "'");
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+  if (secret.size() < 16)
+    fail("cluster_secret_file", "'" + path + "' must hold at least 16 characters (e.g. openssl rand -base64 32)");
+  return secret;
+}
+
+// The cluster port is authenticated unless the operator says otherwise.
+void validate_cluster_security(const cluster::options& cl) {
+  if (cl.tls) {
+    if (cl.certfile.empty() || cl.keyfile.empty() || cl.cafile.empty())
+      fail("cluster_tls", "a cluster node needs cluster_certfile, cluster_keyfile and cluster_cafile "
+                          "(or cluster_tls: false for plaintext, which any process that reaches the port can join)");
+    try {
+      tls::check_key_pair(cl.certfile, cl.keyfile);
+      tls::ca_set cas(cl.cafile);
+      if (auto error = cas.verify(read_file(cl.certfile)); !error.empty())
+        fail("cluster_certfile", "'" + cl.certfile + "' is not signed by cluster_cafile '" + cl.cafile + "': " + error);
+    } catch (const tls::file_error& e) {
+      fail("cluster", e.what());
+    }
+  } else if (!cl.certfile.empty() || !cl.keyfile.empty() || !cl.cafile.empty()) {
+    fail("cluster_tls", "is false, but cluster_certfile, cluster_keyfile or cluster_cafile is set");
+  }
+  if (!cl.secret_file.empty()) cluster_secret(cl.secret_file);  // fails when unusable
+}
+
+}  // namespace
+
 void validate(const config& cfg) {
   if (!cfg.metrics_listen.empty()) {
     std::string error;
@@ -216,6 +258,7 @@ void validate(const config& cfg) {
     if (!cl.advertise.empty() && !server::parse_host_port(cl.advertise, error)) fail("cluster_advertise", error);
     if (cl.failure_timeout < 2 * cl.heartbeat)
       fail("cluster_failure_timeout_ms", "must be at least twice cluster_heartbeat_ms");
+    validate_cluster_security(cl);
   }
   for (const auto& l : cfg.listeners) {
     auto o = to_listener_options(l, cfg);
@@ -324,6 +367,7 @@ server::server_options to_server_options(const config& cfg) {
   if (!cfg.cluster.listen.empty()) {
     auto opts = cfg.cluster;
     opts.node_name = cfg.broker.node_name;
+    if (!opts.secret_file.empty()) opts.secret = cluster_secret(opts.secret_file);
     o.open_cluster = [opts](ports::cluster_host& host) -> std::unique_ptr<ports::cluster> {
       return cluster::make_grpc_node(opts, host);
     };

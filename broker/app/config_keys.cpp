@@ -227,6 +227,22 @@ std::vector<key_spec> make_keys() {
                          [](config& c) -> auto& { return c.cluster.drain_timeout; }, 0, 600000));
   k.push_back(unsigned_key("cluster_outbox_messages", "forwarded publishes queued per peer before new ones are dropped",
                            [](config& c) -> auto& { return c.cluster.max_outbox_messages; }, 1, 100000000));
+  k.push_back(millis_key("cluster_forget_after_ms",
+                         "a peer unreachable this long (with copies queued for it) is forgotten",
+                         [](config& c) -> auto& { return c.cluster.forget_after; }, 1000, 604800000));
+  k.push_back(bool_key("cluster_tls",
+                       "mutual TLS between nodes (needs cluster_certfile, cluster_keyfile, cluster_cafile); false: plaintext",
+                       [](config& c) -> auto& { return c.cluster.tls; }));
+  k.push_back(string_key("cluster_certfile", "FILE", "PEM certificate (chain) this node presents to its peers",
+                         [](config& c) -> auto& { return c.cluster.certfile; }, true));
+  k.push_back(string_key("cluster_keyfile", "FILE", "PEM private key of cluster_certfile",
+                         [](config& c) -> auto& { return c.cluster.keyfile; }, true));
+  k.push_back(string_key("cluster_cafile", "FILE", "PEM CA(s) that sign every node's certificate",
+                         [](config& c) -> auto& { return c.cluster.cafile; }, true));
+  k.push_back(string_key("cluster_secret_file", "FILE", "file holding a shared secret every peer must prove at its hello",
+                         [](config& c) -> auto& { return c.cluster.secret_file; }, true));
+  k.push_back(millis_key("certificate_reload_interval_ms", "how often certificate files are checked for changes",
+                         [](config& c) -> auto& { return c.cluster.tls_reload_interval; }, 100, 3600000));
   return k;
 }
 

@@ -11,6 +11,7 @@
 // the core's subscription-index lock, so changes arrive in order) and must
 // never block on the network. cluster_host is called from the cluster's
 // threads; it posts to the workers and never blocks on them.
+#include <array>
 #include <cstdint>
 #include <chrono>
 #include <functional>
@@ -84,6 +85,18 @@ struct claim_result {
   moved_session session;
 };
 
+// Why a would-be peer was refused (flock_cluster_peers_refused_total).
+enum class peer_refusal : std::uint8_t { certificate, secret, peer_limit, malformed };
+inline constexpr const char* peer_refusal_names[] = {"certificate", "secret", "peer_limit", "malformed"};
+
+// A certificate the process presents, as last loaded from its files.
+struct certificate_status {
+  std::string listener;             // "cluster" or an MQTT listener's address
+  std::int64_t not_after_unix = 0;  // 0: none loaded
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+};
+
 // One peer's share of cluster_status.
 struct peer_status {
   std::string name;
@@ -104,6 +117,9 @@ struct cluster_status {
   std::size_t outbox = 0;        // copies waiting for a peer
   std::uint64_t streams_opened = 0;  // streams to peers that came up (reconnects show here)
   std::vector<peer_status> peers;    // every known peer, with its own counts
+  // Streams refused before they could join, by reason (peer_refusal).
+  std::array<std::uint64_t, 4> refused{};
+  certificate_status certificate;    // the node certificate (tls on)
 };
 
 class cluster {

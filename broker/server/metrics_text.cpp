@@ -256,6 +256,27 @@ std::string metrics_text(const core::broker_metrics& m) {
     }
     f.counter("flock_cluster_streams_opened_total", "Streams to peers that came up (reconnects count here).",
               double(c.streams_opened));
+    {
+      auto& fam = f.family("flock_cluster_peers_refused_total",
+                           "Would-be peers refused before they could join, by reason.", MetricType::Counter);
+      for (std::size_t i = 0; i < c.refused.size(); ++i)
+        families::add(fam, double(c.refused[i]), {{"reason", ports::peer_refusal_names[i]}});
+    }
+  }
+  std::vector<ports::certificate_status> certificates;
+  if (m.cluster && m.cluster->certificate.not_after_unix != 0) certificates.push_back(m.cluster->certificate);
+  if (!certificates.empty()) {
+    auto& expiry = f.family("flock_tls_certificate_expiry_timestamp_seconds",
+                            "When the certificate in use expires (notAfter, unix time), by listener.",
+                            MetricType::Gauge);
+    auto& reloads = f.family("flock_tls_certificate_reloads_total",
+                             "Certificate files re-read after they changed, by listener and result.",
+                             MetricType::Counter);
+    for (const auto& cert : certificates) {
+      families::add(expiry, double(cert.not_after_unix), {{"listener", cert.listener}});
+      families::add(reloads, double(cert.reloads_ok), {{"listener", cert.listener}, {"result", "ok"}});
+      families::add(reloads, double(cert.reloads_failed), {{"listener", cert.listener}, {"result", "error"}});
+    }
   }
   return f.text();
 }

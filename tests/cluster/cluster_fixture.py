@@ -41,6 +41,8 @@ def _load_integration_conftest():
 
 
 ic = _load_integration_conftest()
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "fixtures")))
+import cluster_certs  # noqa: E402
 import mqtt_raw  # noqa: E402  (from tests/integration, on sys.path now)
 
 wait_for = ic.wait_for
@@ -290,6 +292,12 @@ class Cluster:
         self.workers = workers
         self.options = dict(DEFAULT_OPTIONS)
         self.options.update(options or {})
+        # Mutual TLS between the nodes, as flockd requires unless told otherwise.
+        self.certs = None
+        if self.options.get("cluster_tls", True) and "cluster_certfile" not in self.options:
+            self.certs = cluster_certs.ClusterCerts(os.path.join(tmpdir, "certs"))
+            for key in ("certfile", "keyfile", "cafile"):
+                self.options["cluster_" + key] = self.certs.node[key]
         self.nodes = {}
         for name in names:
             self.nodes[name] = Node(name, tmpdir, workers, self.options)

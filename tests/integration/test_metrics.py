@@ -245,7 +245,8 @@ def test_ready_only_after_the_cluster_join():
         mute.bind(("127.0.0.1", 0))
         mute.listen()
         b = MetricsBroker(1, tmpdir, cluster_listen="127.0.0.1:%d" % free_port(),
-                          seeds="127.0.0.1:%d" % mute.getsockname()[1], cluster_join_timeout_ms=4000)
+                          seeds="127.0.0.1:%d" % mute.getsockname()[1], cluster_join_timeout_ms=4000,
+                          cluster_tls=False)  # the mute seed speaks neither TLS nor gRPC
         b.port = free_port()
         log = open(b.log_path, "ab")
         proc = subprocess.Popen(b._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -15,6 +15,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
+sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
+
+import cluster_certs  # noqa: E402
 import mqtt_raw  # noqa: E402
 import netns  # noqa: E402
 
@@ -25,6 +28,15 @@ MQTT_PORT, CLUSTER_PORT = 1883, 7000  # every node has its own address, so fixed
 
 # Short timings so a split is noticed in about a second (flags of flockd --help).
 TIMINGS = ["--cluster-heartbeat-ms", "100", "--cluster-failure-timeout-ms", "1000"]
+
+
+_certs = {}  # tmpdir -> the cluster's CA and node certificate (mutual TLS, flockd's default)
+
+
+def tls_flags(tmpdir):
+    if tmpdir not in _certs:
+        _certs[tmpdir] = cluster_certs.ClusterCerts(os.path.join(tmpdir, "certs"))
+    return cluster_certs.flags(_certs[tmpdir].node)
 
 
 def wait_for(cond, timeout, interval=0.02, message="condition"):
@@ -48,6 +60,7 @@ class Node:
         self.data_dir = os.path.join(tmpdir, self.name)
         self.log_path = os.path.join(tmpdir, self.name + ".log")
         self.seeds = ",".join("%s:%d" % (net.address(j), CLUSTER_PORT) for j in peers)
+        self.tls = tls_flags(tmpdir)
         self.proc = None
         self.clients = []
 
@@ -58,7 +71,7 @@ class Node:
                 "--cluster-listen", "%s:%d" % (self.host, CLUSTER_PORT),
                 "--seeds", self.seeds, "--node-name", self.name,
                 "--data-dir", self.data_dir, "--workers", "2", "--log-level", "info"
-                ] + TIMINGS + EXTRA_ARGS
+                ] + self.tls + TIMINGS + EXTRA_ARGS
 
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)

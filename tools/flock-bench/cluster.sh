@@ -73,17 +73,21 @@ stop_node() {
 }
 cleanup() {
   for n in a b c s; do stop_node "$n"; done
-  rm -rf "$work/data" "$work/flockd" "$work/flock-bench"
+  rm -rf "$work/data" "$work/flockd" "$work/flock-bench" "$work/certs"
   rmdir "$work" 2>/dev/null || true  # empty unless the results are kept in it
 }
 trap cleanup EXIT
+# The nodes talk over mutual TLS, flockd's default (docs/clustering.md).
+/usr/bin/python3 "$here/../../tests/fixtures/cluster_certs.py" "$work/certs"
 trap 'exit 130' INT TERM
 
 # start_node NAME MQTT_PORT [GRPC_PORT SEED,SEED]
 start_node() {
   local name="$1" port="$2" cluster=()
   if [[ $# -gt 2 ]]; then
-    cluster=(--node-name "$name" --cluster-listen "127.0.0.1:$3" --seeds "$4")
+    cluster=(--node-name "$name" --cluster-listen "127.0.0.1:$3" --seeds "$4"
+             --cluster-certfile "$work/certs/node.pem" --cluster-keyfile "$work/certs/node.key"
+             --cluster-cafile "$work/certs/ca.pem")
     # shellcheck disable=SC2206  # word splitting of the extra flags is meant
     cluster+=($cluster_args)
   fi

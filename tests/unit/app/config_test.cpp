@@ -60,7 +60,12 @@ const std::map<std::string, std::string> sample_values = {
     {"max_client_id_length", "64"},    {"allow_zero_length_client_id", "false"},
     {"maximum_qos", "1"},              {"retain_available", "false"},
     {"sys_interval", "0"},              {"metrics_listen", "127.0.0.1:9464"},
-    {"cluster_listen", "127.0.0.1:7001"}, {"cluster_advertise", "10.0.0.1:7001"},
+    // cluster_listen alone needs the TLS files: cluster_keys_* below.
+    {"cluster_listen", ""},            {"cluster_advertise", "10.0.0.1:7001"},
+    {"cluster_tls", "false"},          {"cluster_certfile", "/etc/flock/cluster/tls.crt"},
+    {"cluster_keyfile", "/etc/flock/cluster/tls.key"}, {"cluster_cafile", "/etc/flock/cluster/ca.crt"},
+    {"cluster_secret_file", "/etc/flock/cluster/secret"}, {"certificate_reload_interval_ms", "500"},
+    {"cluster_forget_after_ms", "60000"},
     // seeds and cluster_dns need cluster_listen: cluster_keys_* below.
     {"seeds", ""},                     {"cluster_dns", ""},
     {"cluster_heartbeat_ms", "200"},   {"cluster_failure_timeout_ms", "900"},
@@ -196,15 +201,18 @@ TEST(config, cluster_keys_from_a_nested_map_a_dotted_key_and_flags) {
       "  listen: 0.0.0.0:7000\n"
       "  advertise: flock-0.flock:7000\n"
       "  seeds: [flock-1.flock:7000, 'flock-2.flock:7000']\n"
-      "  failure_timeout_ms: 3000\n");
+      "  failure_timeout_ms: 3000\n"
+      "  tls: false\n");
   auto cl = parse({"--config", nested.path});
   EXPECT_EQ(cl.cfg.cluster.listen, "0.0.0.0:7000");
   EXPECT_EQ(cl.cfg.cluster.advertise, "flock-0.flock:7000");
   EXPECT_EQ(cl.cfg.cluster.seeds, (std::vector<std::string>{"flock-1.flock:7000", "flock-2.flock:7000"}));
   EXPECT_EQ(cl.cfg.cluster.failure_timeout, std::chrono::milliseconds(3000));
-  temp_file dotted("cluster_listen: 127.0.0.1:7000\ncluster.dns: flock-headless.ns.svc:7000\n");
+  EXPECT_FALSE(cl.cfg.cluster.tls);
+  temp_file dotted("cluster_listen: 127.0.0.1:7000\ncluster.dns: flock-headless.ns.svc:7000\ncluster.tls: off\n");
   EXPECT_EQ(parse({"--config", dotted.path}).cfg.cluster.dns, "flock-headless.ns.svc:7000");
-  auto flags = parse({"--cluster-listen", "127.0.0.1:7000", "--seeds", "127.0.0.1:7001, 127.0.0.1:7002"});
+  auto flags = parse({"--cluster-listen", "127.0.0.1:7000", "--seeds", "127.0.0.1:7001, 127.0.0.1:7002",
+                      "--cluster-tls", "false"});
   EXPECT_EQ(flags.cfg.cluster.seeds, (std::vector<std::string>{"127.0.0.1:7001", "127.0.0.1:7002"}));
   EXPECT_TRUE(app::to_server_options(flags.cfg).open_cluster);
   EXPECT_FALSE(app::to_server_options(parse({}).cfg).open_cluster);
@@ -217,6 +225,21 @@ TEST(config, cluster_mistakes_are_config_errors) {
   EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-heartbeat-ms", "1000",
                         "--cluster-failure-timeout-ms", "1500"}),
               HasSubstr("at least twice"));
+  // The cluster port is authenticated unless plaintext is asked for.
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000"}),
+              HasSubstr("cluster_tls: a cluster node needs cluster_certfile, cluster_keyfile and cluster_cafile"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-tls", "false", "--cluster-cafile", "/x"}),
+              HasSubstr("cluster_tls: is false, but"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-certfile", "/nonexistent/tls.crt",
+                        "--cluster-keyfile", "/nonexistent/tls.key", "--cluster-cafile", "/nonexistent/ca.crt"}),
+              HasSubstr("certfile '/nonexistent/tls.crt': cannot read file"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-tls", "false", "--cluster-secret-file",
+                        "/nonexistent/secret"}),
+              HasSubstr("cluster_secret_file: cannot read '/nonexistent/secret'"));
+  temp_file short_secret("abc\n");
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-tls", "false", "--cluster-secret-file",
+                        short_secret.path}),
+              HasSubstr("at least 16 characters"));
   temp_file unknown("cluster:\n  lissen: 127.0.0.1:7000\n");
   EXPECT_THAT(error_of({"--config", unknown.path}), HasSubstr(":2: cluster: unknown key 'lissen'"));
 }
