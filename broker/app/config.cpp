@@ -119,6 +119,7 @@ server::listener_options to_listener_options(const listener_config& l, const con
       fail(where, e.what());
     }
     o.tls = l.tls;
+    o.tls_reload_interval = cfg.certificate_reload_interval;
   } else if (l.tls.any_set()) {
     fail(where, "TLS keys (certfile, keyfile, cafile, ...) need protocol mqtts or wss");
   }
@@ -367,6 +368,7 @@ server::server_options to_server_options(const config& cfg) {
   if (!cfg.cluster.listen.empty()) {
     auto opts = cfg.cluster;
     opts.node_name = cfg.broker.node_name;
+    opts.tls_reload_interval = cfg.certificate_reload_interval;
     if (!opts.secret_file.empty()) opts.secret = cluster_secret(opts.secret_file);
     o.open_cluster = [opts](ports::cluster_host& host) -> std::unique_ptr<ports::cluster> {
       return cluster::make_grpc_node(opts, host);

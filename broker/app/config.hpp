@@ -50,6 +50,8 @@ struct config {
   std::optional<bool> allow_anonymous;  // default for listeners that do not say
   core::broker_config broker;           // also holds node_name and password_file
   cluster::options cluster;             // cluster.listen empty: a single node
+  // How often every certificate file (listeners, cluster) is checked for changes.
+  std::chrono::milliseconds certificate_reload_interval{10000};
 };
 
 // Sets one listener key (YAML entry key or --listen option) from text.

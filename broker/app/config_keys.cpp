@@ -242,7 +242,7 @@ std::vector<key_spec> make_keys() {
   k.push_back(string_key("cluster_secret_file", "FILE", "file holding a shared secret every peer must prove at its hello",
                          [](config& c) -> auto& { return c.cluster.secret_file; }, true));
   k.push_back(millis_key("certificate_reload_interval_ms", "how often certificate files are checked for changes",
-                         [](config& c) -> auto& { return c.cluster.tls_reload_interval; }, 100, 3600000));
+                         [](config& c) -> auto& { return c.certificate_reload_interval; }, 100, 3600000));
   return k;
 }
 

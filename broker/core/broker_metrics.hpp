@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "broker/core/histogram.hpp"
 #include "broker/ports/cluster.hpp"
@@ -48,6 +49,9 @@ struct broker_metrics {
   std::optional<queue_reading> queue_depths;  // empty: durability "memory"
 
   std::optional<ports::cluster_status> cluster;  // empty: a single node
+  // The MQTT listeners' certificates (the server adds them; the cluster's is
+  // in `cluster`).
+  std::vector<ports::certificate_status> certificates;
   std::size_t remote_routes = 0;
 
   std::uint64_t dropped() const {

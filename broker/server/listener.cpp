@@ -214,6 +214,12 @@ listener::listener(worker_pool& workers, const listener_options& options, std::c
     // Before binding: a bad certificate is a configuration error, not a bind failure.
     stream_.tls = make_tls_context(options.tls);
     stream_.use_identity_as_username = options.tls.use_identity_as_username;
+    tls_options_ = options.tls;
+    tls_reload_interval_ = options.tls_reload_interval;
+    tls_files_ = std::make_unique<tls::file_stamps>(
+        std::vector<std::string>{options.tls.certfile, options.tls.keyfile, options.tls.cafile});
+    tls_timer_ = std::make_unique<asio::steady_timer>(workers.at(0).io);
+    certificate_.not_after_unix = tls::check_key_pair(options.tls.certfile, options.tls.keyfile);
   }
   // The first acceptor binds what was asked (port 0: any free one); the
   // others join its port.
@@ -245,6 +251,48 @@ void listener::start() {
   log::info("listening on ", where(), uses_websocket(stream_.protocol) ? stream_.ws_path : std::string(),
             " (anonymous clients ", settings_.allow_anonymous ? "allowed" : "refused", ")");
   for (auto& a : acceptors_) asio::post(a->owner.io, [this, ap = a.get()] { accept_next(*ap); });
+  if (tls_timer_) {
+    {
+      std::lock_guard lock(certificate_mutex_);
+      certificate_.listener = where();
+    }
+    asio::post(workers_.at(0).io, [this] { arm_tls_reload(); });
+  }
+}
+
+void listener::arm_tls_reload() {
+  tls_timer_->expires_after(tls_reload_interval_);
+  tls_timer_->async_wait([this](const error_code& ec) {
+    if (ec) return;  // stopped
+    reload_tls();
+    arm_tls_reload();
+  });
+}
+
+// Connections already open keep the context they were made with; new ones
+// get the new certificate. A set that cannot be used leaves the old one.
+void listener::reload_tls() {
+  if (!tls_files_->changed()) return;
+  try {
+    auto context = make_tls_context(tls_options_);
+    const auto not_after = tls::check_key_pair(tls_options_.certfile, tls_options_.keyfile);
+    stream_.tls.store(std::move(context));
+    std::lock_guard lock(certificate_mutex_);
+    certificate_.not_after_unix = not_after;
+    ++certificate_.reloads_ok;
+    log::info("listener ", where(), ": certificate files reloaded (", tls_options_.certfile, ")");
+  } catch (const std::runtime_error& e) {  // tls_error, tls::file_error
+    std::lock_guard lock(certificate_mutex_);
+    ++certificate_.reloads_failed;
+    log::error("listener ", where(), ": certificate files changed but cannot be used, keeping the previous ones: ",
+               e.what());
+  }
+}
+
+std::optional<ports::certificate_status> listener::certificate() const {
+  if (!tls_timer_) return std::nullopt;
+  std::lock_guard lock(certificate_mutex_);
+  return certificate_;
 }
 
 void listener::stop() {
@@ -254,6 +302,7 @@ void listener::stop() {
     error_code ec;
     a.acceptor.close(ec);
     a.backoff_timer.cancel();
+    if (w.id == 0 && tls_timer_) tls_timer_->cancel();
   });
 }
 

@@ -12,10 +12,12 @@
 // factory).
 #include "broker/server/asio.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,10 +25,12 @@
 #include <vector>
 
 #include "broker/core/broker_config.hpp"
+#include "broker/ports/cluster.hpp"
 #include "broker/server/connection_handler.hpp"
 #include "broker/server/log.hpp"
 #include "broker/server/tls.hpp"
 #include "broker/server/worker_pool.hpp"
+#include "broker/tls/certificate_files.hpp"
 
 namespace flock::server {
 
@@ -73,14 +77,18 @@ struct listener_options {
   listener_protocol protocol = listener_protocol::mqtt;
   std::string ws_path = "/mqtt";  // ws, wss: the HTTP path of the upgrade request
   tls_options tls{};              // mqtts, wss
+  // How often the TLS files are checked for changes (and re-read).
+  std::chrono::milliseconds tls_reload_interval{10000};
 };
 
 // What every TLS/WebSocket connection of one listener shares. Owned by the
-// listener, read-only once accepting starts.
+// listener, read-only once accepting starts, except `tls`: swapped when the
+// certificate files change (a connection takes the context current when it
+// is accepted; OpenSSL keeps that one alive for as long as it needs it).
 struct stream_settings {
   listener_protocol protocol = listener_protocol::mqtt;
   std::string ws_path;
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> tls;
   bool use_identity_as_username = false;
   // TLS and WebSocket handshakes must complete within this, or the socket is closed.
   std::chrono::milliseconds handshake_timeout{10000};
@@ -114,6 +122,8 @@ class listener {
   // The workers must be running.
   void stop();
   tcp::endpoint local_endpoint() const { return endpoint_; }
+  // The certificate a TLS listener serves, as last loaded; nullopt for others.
+  std::optional<ports::certificate_status> certificate() const;
   const core::listener_settings& settings() const { return settings_; }
 
  private:
@@ -128,6 +138,9 @@ class listener {
   };
 
   void accept_next(worker_acceptor& a);
+  // TLS: re-reads the files when they changed (worker 0's thread).
+  void arm_tls_reload();
+  void reload_tls();
   void on_accept_error(worker_acceptor& a, const boost::system::error_code& ec);
   std::string where() const;
 
@@ -137,6 +150,13 @@ class listener {
   core::listener_settings settings_;
   stream_settings stream_;
   handler_factory make_handler_;
+  // TLS reloading: the files, their state when last read, what /metrics shows.
+  tls_options tls_options_;
+  std::chrono::milliseconds tls_reload_interval_{10000};
+  std::unique_ptr<tls::file_stamps> tls_files_;
+  std::unique_ptr<asio::steady_timer> tls_timer_;
+  mutable std::mutex certificate_mutex_;
+  ports::certificate_status certificate_;
 };
 
 }  // namespace flock::server

@@ -263,7 +263,7 @@ std::string metrics_text(const core::broker_metrics& m) {
         families::add(fam, double(c.refused[i]), {{"reason", ports::peer_refusal_names[i]}});
     }
   }
-  std::vector<ports::certificate_status> certificates;
+  auto certificates = m.certificates;
   if (m.cluster && m.cluster->certificate.not_after_unix != 0) certificates.push_back(m.cluster->certificate);
   if (!certificates.empty()) {
     auto& expiry = f.family("flock_tls_certificate_expiry_timestamp_seconds",

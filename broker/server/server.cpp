@@ -46,6 +46,8 @@ server::server(server_options options)
         metrics_http_handlers{[this] {
                                 auto m = broker_->metrics();
                                 m.queue_depths = broker_->queue_depths(std::chrono::seconds(2));
+                                for (const auto& l : listeners_)
+                                  if (auto cert = l->certificate()) m.certificates.push_back(std::move(*cert));
                                 return metrics_text(m);
                               },
                               [this] { return ready(); }});

@@ -171,7 +171,7 @@ class stream_connection final : public connection_base,
 
  private:
   static Stream make_stream(tcp::socket socket, const stream_settings& settings) {
-    if constexpr (is_tls<Stream>) return Stream(std::move(socket), *settings.tls);
+    if constexpr (is_tls<Stream>) return Stream(std::move(socket), *settings.tls.load());
     else return Stream(std::move(socket));
   }
   tcp::socket& lowest() { return beast::get_lowest_layer(stream_); }

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from cluster_fixture import Cluster, Node, cluster_certs, free_port, ic, running, unique, wait_for
+from cluster_fixture import Cluster, Node, cluster_certs, free_port, ic, running, unique, wait_for  # noqa: F401
 from test_cluster_metrics import scrape
 
 
@@ -145,28 +145,6 @@ def test_a_node_with_the_right_certificate_but_the_wrong_secret_is_refused(tmp_p
             assert refused(a, "certificate") == 0, "its certificate was fine"
 
 
-def kube_secret_dir(root, files):
-    """Files laid out the way the kubelet mounts a Secret: NAME -> ..data/NAME, ..data -> a
-    timestamped directory; update() swaps ..data in one rename, as the kubelet does."""
-    os.makedirs(root, exist_ok=True)
-
-    def update(new):
-        stamp = os.path.join(root, "..%s" % unique("ts"))
-        os.makedirs(stamp)
-        for name, src in new.items():
-            with open(src, "rb") as f, open(os.path.join(stamp, name), "wb") as out:
-                out.write(f.read())
-        tmp = os.path.join(root, "..data_tmp")
-        os.symlink(os.path.basename(stamp), tmp)
-        os.rename(tmp, os.path.join(root, "..data"))
-    update(files)
-    for name in files:
-        link = os.path.join(root, name)
-        if not os.path.islink(link):
-            os.symlink(os.path.join("..data", name), link)
-    return update
-
-
 def expiry(node):
     return scrape(node).get('flock_tls_certificate_expiry_timestamp_seconds{listener="cluster"}')
 
@@ -188,7 +166,7 @@ def test_a_rotated_certificate_is_used_without_a_restart_or_a_dropped_client(tmp
         certs = cluster_certs.ClusterCerts(os.path.join(tmpdir, "certs"))
         first = certs.issue("a-first", days=20)
         mount = os.path.join(tmpdir, "a-tls")
-        update = kube_secret_dir(mount, {"tls.crt": first["certfile"], "tls.key": first["keyfile"],
+        update = cluster_certs.kube_secret_mount(mount, {"tls.crt": first["certfile"], "tls.key": first["keyfile"],
                                          "ca.crt": certs.cafile})
         c = metered_cluster(tmpdir, certificate_reload_interval_ms=200,
                             cluster_certfile=certs.node["certfile"], cluster_keyfile=certs.node["keyfile"],

@@ -434,14 +434,18 @@ def parse_packet(version, first, body, wire_size):
 
 
 class RawClient:
-    def __init__(self, port, version=5, host="127.0.0.1", timeout=5.0, rcvbuf=None):
+    def __init__(self, port, version=5, host="127.0.0.1", timeout=5.0, rcvbuf=None, sock=None):
+        """`sock`: a connected socket to use instead (e.g. one wrapped in TLS); port is then unused."""
         self.version = version
         self.default_timeout = timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        self.sock = sock
         self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.backlog = collections.deque()
