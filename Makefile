@@ -12,7 +12,7 @@ PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	librocksdb-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev \
 	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
-	python3-pytest python3-yaml python3-cryptography openssl haproxy iproute2 prometheus
+	python3-pytest python3-yaml python3-cryptography openssl yamllint haproxy iproute2 prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
