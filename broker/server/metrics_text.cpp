@@ -37,28 +37,31 @@ class families {
   void gauge(std::string name, std::string help, double value, labels l = {}) {
     add(family(std::move(name), std::move(help), MetricType::Gauge), value, std::move(l));
   }
-  // A histogram whose values are `bounds` units; exported as unit * scale
-  // (microseconds as seconds: 1e-6).
+  // A histogram whose values are `bounds` units; exported as unit / per_unit
+  // (microseconds as seconds: 1e6). Divided, not multiplied by 1e-6: 100 /
+  // 1e6 is the double nearest 0.0001 and prints as le="0.0001", while
+  // 100 * 1e-6 prints as le="9.999999999999999e-05", which a query for
+  // le="0.0001" would not find.
   template <std::size_t N>
   static void add_scaled(MetricFamily& f, const core::histogram_reading<N>& r,
-                         const std::array<std::uint64_t, N>& bounds, double scale, labels l = {}) {
+                         const std::array<std::uint64_t, N>& bounds, double per_unit, labels l = {}) {
     ClientMetric c;
     c.label = std::move(l);
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < N; ++i) {
       cumulative += r.counts[i];
-      c.histogram.bucket.push_back({cumulative, double(bounds[i]) * scale});
+      c.histogram.bucket.push_back({cumulative, double(bounds[i]) / per_unit});
     }
     cumulative += r.counts[N];
     c.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
     c.histogram.sample_count = cumulative;
-    c.histogram.sample_sum = double(r.sum) * scale;
+    c.histogram.sample_sum = double(r.sum) / per_unit;
     f.metric.push_back(std::move(c));
   }
   template <std::size_t N>
   static void add_us(MetricFamily& f, const core::histogram_reading<N>& r, const std::array<std::uint64_t, N>& bounds,
                      labels l = {}) {
-    add_scaled(f, r, bounds, 1e-6, std::move(l));
+    add_scaled(f, r, bounds, 1e6, std::move(l));
   }
   static void add(MetricFamily& f, double value, labels l = {}) {
     ClientMetric c;

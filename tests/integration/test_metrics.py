@@ -154,6 +154,11 @@ def test_histograms_of_latency_queue_depth_and_store_writes(broker):
     assert m["flock_store_write_batch_operations_count"] == m["flock_store_write_duration_seconds_count"]
     assert m["flock_store_write_batch_operations_sum"] >= 4
     assert m["flock_store_write_failures_total"] == 0
+    # Bucket bounds in seconds are written as people type them in queries (le="0.0001"),
+    # not as floating-point residue (le="9.999999999999999e-05").
+    bounds = {k.split('le="')[1].rstrip('"}') for k in m if k.startswith("flock_delivery_latency_seconds_bucket")}
+    assert "0.0001" in bounds and "0.1" in bounds, sorted(bounds)
+    assert not [b for b in bounds if "9999" in b or "0000000" in b], sorted(bounds)
 
 
 def test_promtool_accepts_the_exposition(broker):
