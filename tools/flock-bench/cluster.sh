@@ -3,7 +3,7 @@
 # the same load generator, the same run.
 #
 #   tools/flock-bench/cluster.sh [--flockd PATH] [--bench PATH] [--duration S]
-#                                [--out DIR] [--only CASE[,CASE...]]
+#                                [--out DIR] [--only CASE[,CASE...]] [--plaintext]
 #
 # Starts 3 flockd nodes meshed over gRPC and one flockd without a cluster
 # (free loopback ports, temp data dirs, --workers 1 each), then runs every
@@ -12,7 +12,8 @@
 # table with the ratio cross-node/single-node; the raw JSON of every run is
 # kept in --out (default: a temp dir, printed at the end). Nodes are stopped
 # by PID. Bounded: each run by `timeout`, the whole script by a 280 s budget
-# (cases that no longer fit are skipped and say so).
+# (cases that no longer fit are skipped and say so). The nodes talk over
+# mutual TLS, as flockd does by default; --plaintext turns it off.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,7 @@ duration=5
 out=""
 only=""
 cluster_args=""  # extra flockd flags for the cluster nodes, e.g. "--cluster-ack-timeout-ms 0"
+plaintext=0      # --plaintext: nodes talk without TLS (cluster_tls false), to measure what TLS costs
 budget=280
 
 while [[ $# -gt 0 ]]; do
@@ -33,7 +35,8 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --cluster-args) cluster_args="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --plaintext) plaintext=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -85,9 +88,13 @@ trap 'exit 130' INT TERM
 start_node() {
   local name="$1" port="$2" cluster=()
   if [[ $# -gt 2 ]]; then
-    cluster=(--node-name "$name" --cluster-listen "127.0.0.1:$3" --seeds "$4"
-             --cluster-certfile "$work/certs/node.pem" --cluster-keyfile "$work/certs/node.key"
-             --cluster-cafile "$work/certs/ca.pem")
+    cluster=(--node-name "$name" --cluster-listen "127.0.0.1:$3" --seeds "$4")
+    if [[ $plaintext == 1 ]]; then
+      cluster+=(--cluster-tls false)
+    else
+      cluster+=(--cluster-certfile "$work/certs/node.pem" --cluster-keyfile "$work/certs/node.key"
+                --cluster-cafile "$work/certs/ca.pem")
+    fi
     # shellcheck disable=SC2206  # word splitting of the extra flags is meant
     cluster+=($cluster_args)
   fi

@@ -107,6 +107,23 @@ def make_certificates(d):
         f.write(secrets.token_hex(32) + "\n")
 
 
+def stop_process(proc, log):
+    """SIGTERM a process this test started (SIGKILL after 15 s), close its log; returns the
+    exit code (0 if it never started)."""
+    if proc is None:
+        return 0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        rc = "killed after 15s"
+    log.close()
+    return rc
+
+
 class Node:
     def __init__(self, index, d):
         self.name = "flock-%d" % index
@@ -159,18 +176,7 @@ class Node:
 
     def stop(self):
         """SIGTERM (SIGKILL after 15 s); returns the exit code."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            rc = "killed after 15s"
-        self.log.close()
-        return rc
+        return stop_process(self.proc, self.log)
 
 
 def start_nodes(d, count=3):
@@ -256,18 +262,8 @@ class Prometheus:
         return data["result"] if data["resultType"] in ("vector", "matrix") else [data["result"]]
 
     def stop(self):
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            rc = "killed after 15s"
-        self.log.close()
-        return rc
+        """SIGTERM (SIGKILL after 15 s); returns the exit code."""
+        return stop_process(self.proc, self.log)
 
 
 class QueryError(Exception):
