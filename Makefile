@@ -12,18 +12,27 @@ PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	librocksdb-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev \
 	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
-	python3-pytest python3-yaml python3-cryptography openssl yamllint haproxy iproute2 prometheus
+	python3-pytest python3-yaml python3-cryptography openssl haproxy iproute2 prometheus
+# Only the tests of the image and the chart need these (make test installs them).
+DEPLOY_TEST_PACKAGES := yamllint podman runc debootstrap
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-asan clean
+.PHONY: all deps test-deps build run test test-asan clean
 
 all: build
 
 # Installs only what is missing; `apt-get update` runs only when something is.
 deps:
+	@$(MAKE) --no-print-directory install-packages WANTED="$(PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-packages WANTED="$(PACKAGES) $(DEPLOY_TEST_PACKAGES)"
+
+.PHONY: install-packages
+install-packages:
 	@missing=""; \
-	for p in $(PACKAGES); do \
+	for p in $(WANTED); do \
 	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -41,7 +50,7 @@ build: deps
 run: build
 	./$(BUILD_DIR)/bin/flockd $(FLOCKD_ARGS)
 
-test: build
+test: test-deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 	$(MAKE) test-asan
 
@@ -87,3 +96,6 @@ bench-cluster: deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD_DIR) -j$(JOBS) --target flockd flock-bench
 	tools/flock-bench/cluster.sh --flockd $(BUILD_DIR)/bin/flockd --bench $(BUILD_DIR)/bin/flock-bench $(BENCH_CLUSTER_ARGS)
+
+# The container image: make image, make image-source (deploy/image.mk).
+include deploy/image.mk
