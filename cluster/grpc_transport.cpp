@@ -25,6 +25,13 @@ grpc::ChannelArguments channel_arguments() {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A channel is kept per peer address; when that address is a name (a
+  // StatefulSet pod's DNS name), a recreated pod comes back under a new IP.
+  // gRPC re-resolves a name at most every 30 s by default, so peers kept
+  // dialling the old IP and the pod stayed cut off for up to 30 s (found by
+  // tests/deploy/k8s: a rolling upgrade then moved on to the next pod before
+  // anyone could take its sessions).
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   args.SetMaxReceiveMessageSize(-1);  // a batch holds whole MQTT messages, up to max_packet_size each
   args.SetMaxSendMessageSize(-1);
   return args;
