@@ -11,8 +11,7 @@ broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
       started(clk.now()),
       stats(ex.worker_count()),
       hlc(node_hash(config.node_name)),
-      timed(ex.worker_count()),
-      lingering(ex.worker_count()) {
+      timed(ex.worker_count()) {
   for (std::uint32_t w = 0; w < ex.worker_count(); ++w) mailboxes.push_back(std::make_unique<delivery_mailbox>());
   host = make_cluster_host(*this);
 }
@@ -50,11 +49,6 @@ void broker::impl::on_tick(ports::worker_id w) {
     if ((s.will() && s.will()->due <= now) || (s.expires_at() && *s.expires_at() <= now)) due.push_back(it->second);
     ++it;
   }
-  std::erase_if(lingering[w], [&](const auto& l) {
-    if (l.second > now) return false;
-    drop_moved(l.first);
-    return true;
-  });
   for (auto& s : due) {
     const bool expires = s->expires_at() && *s->expires_at() <= now;
     if (s->will() && s->will()->due <= now) {

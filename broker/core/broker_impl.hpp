@@ -68,14 +68,6 @@ struct broker::impl {
   void finish_claim(const std::shared_ptr<session>& s, ports::claim_result r);
   // Ends a session that moved to another node: no will, records deleted.
   void drop_moved(const std::shared_ptr<session>& s);
-  // A session the other node now holds durably: out of the directory at
-  // once (claims and hand-overs no longer find it), but for
-  // moved_session_linger its subscriptions stay, so this node keeps routing
-  // the session's topics and passes what arrives on to the new node. Other
-  // nodes may still route by this node until the new node's announcement
-  // reaches them; withdrawing at once left a gap in which a publish on a
-  // third node reached nobody and was acknowledged (tests/deploy/k8s).
-  void linger_moved(const std::shared_ptr<session>& s);
   // The connection attached to `s` went away (called on s's owner).
   void on_session_detached(const std::shared_ptr<session>& s, std::optional<message_ptr> will,
                            std::uint32_t will_delay);
@@ -164,9 +156,6 @@ struct broker::impl {
 
   // Per worker: offline sessions with an expiry or a delayed will pending.
   std::vector<std::unordered_map<session*, std::shared_ptr<session>>> timed;
-  // Per worker: sessions lingering after a move, and when they end.
-  static constexpr std::chrono::seconds moved_session_linger{2};
-  std::vector<std::vector<std::pair<std::shared_ptr<session>, ports::time_point>>> lingering;
   ports::time_point last_sys{};
 };
 

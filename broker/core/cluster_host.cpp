@@ -135,7 +135,7 @@ class host_impl final : public ports::cluster_host {
     }
     post_to_owner(s, [this, installed](const std::shared_ptr<session>& s) {
       if (s->ended()) return;
-      if (installed) return b_.linger_moved(s);
+      if (installed) return b_.drop_moved(s);
       keep(s);
     });
   }

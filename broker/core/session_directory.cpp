@@ -170,16 +170,6 @@ void broker::impl::drop_moved(const std::shared_ptr<session>& s) {
   end_session(s);
 }
 
-void broker::impl::linger_moved(const std::shared_ptr<session>& s) {
-  s->will().reset();  // resumed on the other node: no will
-  {
-    std::lock_guard lock(directory_mutex);
-    auto it = directory.find(s->client_id());
-    if (it != directory.end() && it->second == s) directory.erase(it);
-  }
-  lingering[current()].emplace_back(s, now() + moved_session_linger);
-}
-
 std::size_t broker::impl::session_count() {
   std::lock_guard lock(directory_mutex);
   return directory.size();
