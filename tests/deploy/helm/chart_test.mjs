@@ -135,7 +135,7 @@ describe('helm template with realistic values', () => {
     const s = sts(objs);
     assert.equal(s.spec.replicas, 3);
     assert.equal(s.spec.serviceName, 'flock-headless');
-    assert.equal(s.spec.podManagementPolicy, 'Parallel');
+    assert.equal(s.spec.podManagementPolicy, 'OrderedReady');
     assert.equal(s.spec.volumeClaimTemplates[0].spec.resources.requests.storage, '8Gi');
     const c = container(objs);
     assert.deepEqual(c.args, [
