@@ -14,7 +14,7 @@ PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
 	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
 	python3-pytest python3-yaml python3-cryptography openssl haproxy iproute2 prometheus
 # Only the tests of the image and the chart need these (make test installs them).
-DEPLOY_TEST_PACKAGES := yamllint podman runc debootstrap
+DEPLOY_TEST_PACKAGES := yamllint podman runc debootstrap dnsmasq-base
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
