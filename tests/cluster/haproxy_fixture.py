@@ -12,6 +12,8 @@ import subprocess
 
 from cluster_fixture import free_port, mqtt_raw, wait_for
 
+import haproxy_admin  # noqa: E402  (tests/fixtures, put on sys.path by cluster_fixture)
+
 HAPROXY = "/usr/sbin/haproxy"
 
 
@@ -99,16 +101,7 @@ backend flock
         return c
 
     def admin_command(self, command):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(self.admin)
-            s.sendall(command.encode() + b"\n")
-            out = bytearray()
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    return out.decode()
-                out += data
+        return haproxy_admin.command(self.admin, command)
 
     def node_of(self, client):
         """The node name of the server the client's connection was balanced to."""

@@ -42,6 +42,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,8 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
+import haproxy_admin  # noqa: E402
 POD_INIT = os.path.join(HERE, "pod_init.py")
 PYTHON = "/usr/bin/python3"
 SUBNET = "10.215.0"          # lives only inside our namespaces
@@ -571,16 +574,7 @@ class LoadBalancer:
         wait_for(lambda: os.path.exists(self.sock) and self.command("show info"), 10, "haproxy's admin socket")
 
     def command(self, cmd):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(self.sock)
-            s.sendall(cmd.encode() + b"\n")
-            out = bytearray()
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    return out.decode()
-                out += data
+        return haproxy_admin.command(self.sock, cmd)
 
     def set_endpoints(self, endpoints):
         """endpoints: pod name -> address of the pods that are Ready and not terminating."""
