@@ -387,7 +387,11 @@ class Network:
 
     def open(self):
         self._add(self.hub)
-        ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        # A fixed MAC: a bridge without one takes the lowest of its ports' and
+        # changes it when that pod's veth goes, and the checker's ARP entry
+        # for the Service address then points nowhere for ~30 s (its
+        # reconnects hung in connect()).
+        ip("-n", self.hub, "link", "add", "br0", "address", "02:00:0a:d7:00:01", "type", "bridge")
         ip("-n", self.hub, "addr", "add", DNS_IP + "/24", "dev", "br0")
         ip("-n", self.hub, "addr", "add", SERVICE_IP + "/24", "dev", "br0")
         ip("-n", self.hub, "link", "set", "br0", "up")
