@@ -231,6 +231,8 @@ void node::tick() {
     resolve_dns();
   }
   expire_claims(t);
+  check_handovers(t);
+  check_barriers(t);
   forget_departed(t);
   for (auto it = moves_.begin(); it != moves_.end();) {
     if (t < it->second.second) {
@@ -327,6 +329,7 @@ void node::mark_down(peer& p, const char* why) {
   host_.peer_down(p.id);
   p.routes.clear([](std::string_view, std::uint32_t) {});  // the core dropped them all at once
   forget_peer_in_claims(p.id);
+  forget_peer_in_handovers(p.id);
   for (auto it = moves_.begin(); it != moves_.end();) it = it->second.first == p.id ? moves_.erase(it) : std::next(it);
   {
     // A drain does not wait for a node that is gone: those sessions stay here.
@@ -354,6 +357,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
   for (const auto& m : reply.members()) learn(m);
   p.connected(link, reply.applied_seq());
   send_state(p, reply.retained_digest() != host_.retained_digest());
+  include_in_handovers(p);
   mark_up(p);
 }
 
@@ -368,6 +372,7 @@ void node::on_outbound_closed(peer* p, const std::shared_ptr<outbound_link>& lin
   if (p->link != link) return;
   p->link.reset();
   if (p->handshaken) log::info("cluster: stream to ", p->name, " closed");
+  if (auto queued = p->outbox_size()) log::debug("cluster: ", queued, " publishes for ", p->name, " wait for its next stream");
   p->handshaken = false;
   {
     std::lock_guard lock(routes_mutex_);

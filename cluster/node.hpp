@@ -149,7 +149,59 @@ class node final : public ports::cluster {
   void forget_peer_in_claims(ports::peer_id p);
   void expire_claims(ports::time_point now);
   void on_handoff(peer& p, wire::Handoff& h);
-  void finish_move(ports::peer_id p, const std::string& client_id, bool installed);
+  void finish_move(peer& p, std::uint64_t incarnation, const wire::MoveFinished& m);
+  // Tells `to` whether we hold the session it handed us; installed, with
+  // our route sequence and the last publish we forwarded to it (any thread).
+  void send_move_finished(peer& to, const std::string& client_id, bool installed);
+  // A session of ours moves again: the hand-over of an earlier move of it ends.
+  void new_move(const std::string& client_id);
+
+  // --- route hand-over after a move (node_handover.cpp) ---
+  // The old node of a moved session keeps routing for it, passing on what
+  // arrives (deliver_to_moved), until every peer that was up holds the new
+  // node's routes up to the sequence its MoveFinished named and we have
+  // routed what that peer forwarded before; then the core drops it.
+  struct handover {
+    std::string client_id;
+    ports::peer_id to = 0;
+    std::uint64_t to_incarnation = 0;
+    std::uint64_t route_seq = 0;
+    bool self_pending = false;  // our own replica of `to` is not there yet
+    struct reached {
+      std::uint64_t incarnation = 0;
+      std::uint64_t forward_seq = 0;  // routed here up to this: done
+    };
+    // Peers that may still route the session's topics here only (the new
+    // node too: what it forwarded before it held the session). Not reached
+    // yet: everything from them is passed on; reached: up to forward_seq.
+    std::map<ports::peer_id, std::optional<reached>> waiting;
+    ports::time_point deadline;
+  };
+  // Not a slot: publishes from this node's own clients, in relaying_.
+  static constexpr ports::peer_id self_origin = max_peers;
+  void start_handover(peer& to, std::uint64_t to_incarnation, const wire::MoveFinished& m);
+  void ask_barrier(peer& p, std::uint64_t id, const handover& h);
+  void check_handover(std::uint64_t id, ports::time_point now);
+  void check_handovers(ports::time_point now);
+  void finish_handover(std::uint64_t id);  // tells the core; a drain stops waiting for it
+  std::optional<std::string> drop_handover(std::uint64_t id);  // only forgets it; its client id
+  void forget_peer_in_handovers(ports::peer_id p);
+  void include_in_handovers(peer& p);
+  bool holds_routes_of(const peer& b, std::uint64_t incarnation, std::uint64_t route_seq) const;
+  void update_relaying(const handover& h);
+  // The other side: a peer asks when we hold a node's routes up to a point.
+  struct barrier {
+    ports::peer_id from = 0;
+    std::uint64_t id = 0;
+    std::string node;
+    std::uint64_t incarnation = 0;
+    std::uint64_t route_seq = 0;
+    ports::time_point deadline;
+  };
+  void on_route_barrier(peer& p, const wire::RouteBarrier& b);
+  void on_route_barrier_reached(peer& p, std::uint64_t incarnation, const wire::RouteBarrierReached& r);
+  bool answer_if_reached(const barrier& b);  // true: answered, or nobody asks any more
+  void check_barriers(ports::time_point now);
 
   options opts_;
   ports::cluster_host& host_;
@@ -197,6 +249,15 @@ class node final : public ports::cluster {
   std::uint64_t next_claim_id_ = 1;
   std::unordered_map<std::uint64_t, pending_claim> claims_;
   std::map<std::string, std::pair<ports::peer_id, ports::time_point>> moves_;  // handed over, awaiting MoveFinished
+  std::unordered_map<std::uint64_t, handover> handovers_;
+  std::unordered_map<std::string, std::uint64_t> handover_of_;  // client id -> its open hand-over
+  std::uint64_t next_handover_id_ = 1;
+  std::vector<barrier> barriers_;  // asked by peers, not reached yet
+  // Client id -> origins (peer slots, self_origin) whose publishes a moved
+  // session still passes on, up to which sequence number on their stream;
+  // the rest reach the new node directly. Read by workers in deliver_to_moved.
+  std::mutex relay_mutex_;
+  std::unordered_map<std::string, std::map<ports::peer_id, std::uint64_t>> relaying_;
 
   // Drain at shutdown (node thread; drain() waits on the condition).
   std::size_t drain_replies_ = 0;          // hand_off answers still to come

@@ -148,6 +148,8 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
         auto& d = decoded[i];
         if (d.publish.msg) {
           d.publish.msg->from_peer = true;
+          d.publish.msg->peer_slot = origin_->id;
+          d.publish.msg->peer_seq = d.seq;
           if (i < static_cast<std::size_t>(published.size()))
             d.publish.msg->received_us = static_cast<std::int64_t>(published[static_cast<int>(i)]);
         }
@@ -156,6 +158,11 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
     } else if (f.has_forward()) {
       const auto& fw = f.forward();
       ports::forwarded_publish p{decode_message(fw.message(), t), {}};
+      if (p.msg) {
+        p.msg->from_peer = true;
+        p.msg->peer_slot = origin_->id;
+        p.msg->peer_seq = fw.seq();
+      }
       for (const auto& pick : fw.picks()) p.picks.push_back({pick.group(), pick.filter()});
       take(fw.seq(), std::move(p));
     } else {
@@ -163,7 +170,8 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
     }
   }
   if (!forwards.empty()) {
-    node_.host_.deliver_forwarded(origin_->id, std::move(forwards), [link = link_, last] {
+    node_.host_.deliver_forwarded(origin_->id, std::move(forwards), [link = link_, last, origin = origin_, inc = incarnation_] {
+      origin->note_routed(inc, last);
       wire::Batch ack;
       ack.add_frames()->mutable_ack()->set_seq(last);
       link->respond(std::move(ack));
@@ -234,13 +242,22 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       case wire::Frame::kClaimAnswer: on_claim_answer(p, *f.mutable_claim_answer()); break;
       case wire::Frame::kMoveFinished: {
         const auto& m = f.move_finished();
-        finish_move(p.id, m.client_id(), m.installed());
+        finish_move(p, incarnation, m);
         break;
       }
+      case wire::Frame::kRouteBarrier: on_route_barrier(p, f.route_barrier()); break;
+      case wire::Frame::kRouteBarrierReached: on_route_barrier_reached(p, incarnation, f.route_barrier_reached()); break;
       case wire::Frame::kHandoff: on_handoff(p, *f.mutable_handoff()); break;
       case wire::Frame::kSessionDelivery: {
         auto d = decode_delivery(f.session_delivery().delivery(), now());
-        if (d && d->msg) host_.deliver_to_session(f.session_delivery().client_id(), std::move(*d));
+        if (d && d->msg) {
+          // Passed on, not routed (no sequence number): if the session
+          // moved on from here, it follows it (deliver_to_moved).
+          d->msg->from_peer = true;
+          d->msg->peer_slot = p.id;
+          d->msg->peer_seq = 0;
+          host_.deliver_to_session(f.session_delivery().client_id(), std::move(*d));
+        }
         break;
       }
       case wire::Frame::kSessions:

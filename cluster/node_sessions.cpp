@@ -22,14 +22,24 @@ wire::Frame claim_frame(std::uint64_t id, const std::string& client_id, core::st
   c->set_want_session(want);
   return f;
 }
-
-wire::Frame move_finished(const std::string& client_id, bool installed) {
-  wire::Frame f;
-  f.mutable_move_finished()->set_client_id(client_id);
-  f.mutable_move_finished()->set_installed(installed);
-  return f;
-}
 }  // namespace
+
+void node::send_move_finished(peer& to, const std::string& client_id, bool installed) {
+  wire::Frame f;
+  auto* m = f.mutable_move_finished();
+  m->set_client_id(client_id);
+  m->set_installed(installed);
+  if (installed) {
+    // The session's subscriptions are announced by now (the core subscribes
+    // before it says installed, long before its store says durable): peers
+    // holding our routes up to here route its topics to us, and what we
+    // routed to `to` before is numbered up to here.
+    std::lock_guard lock(routes_mutex_);
+    m->set_route_seq(route_seq_);
+    m->set_forward_seq(to.last_forward_seq());
+  }
+  to.send(std::move(f));
+}
 
 // --- ports::cluster (workers): post to the node's thread ---
 
@@ -51,16 +61,26 @@ void node::announce(const std::string& client_id, core::stamp s) {
 }
 
 void node::session_installed(ports::peer_id from, const std::string& client_id, core::stamp) {
-  if (peer* p = slot(from)) p->send(move_finished(client_id, true));
+  if (peer* p = slot(from)) send_move_finished(*p, client_id, true);
 }
 
 void node::session_declined(ports::peer_id from, const std::string& client_id) {
-  if (peer* p = slot(from)) p->send(move_finished(client_id, false));
+  if (peer* p = slot(from)) send_move_finished(*p, client_id, false);
 }
 
 void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) {
   peer* p = slot(to);
   if (!p || !d.msg) return;
+  {
+    // After the move: only what came by a route `to` cannot have had yet.
+    std::lock_guard lock(relay_mutex_);
+    const bool passed_on = d.msg->from_peer && d.msg->peer_seq == 0;  // nobody else has it
+    if (auto it = relaying_.find(client_id); it != relaying_.end() && !passed_on) {
+      const ports::peer_id origin = d.msg->from_peer ? d.msg->peer_slot : self_origin;
+      auto o = it->second.find(origin);
+      if (o == it->second.end() || d.msg->peer_seq > o->second) return;
+    }
+  }
   wire::Frame f;
   auto* sd = f.mutable_session_delivery();
   sd->set_client_id(client_id);
@@ -90,7 +110,7 @@ void node::on_claim_answer(peer& p, wire::ClaimAnswer& a) {
   if (it == claims_.end()) {
     // Too late: the claim finished without this peer. A session it handed
     // over stays there.
-    if (a.kind() == wire::ClaimAnswer::SESSION) p.send(move_finished(a.client_id(), false));
+    if (a.kind() == wire::ClaimAnswer::SESSION) send_move_finished(p, a.client_id(), false);
     return;
   }
   auto& c = it->second;
@@ -109,7 +129,7 @@ void node::on_claim_answer(peer& p, wire::ClaimAnswer& a) {
         c.sessions.emplace_back(p.id, std::move(*s));
       } else {
         log::warn("cluster: ", p.name, " sent a malformed session for ", c.client_id);
-        p.send(move_finished(c.client_id, false));
+        send_move_finished(p, c.client_id, false);
       }
       break;
     }
@@ -133,7 +153,7 @@ void node::finish_claim(std::uint64_t id) {
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
     auto pid = c.sessions[i].first;
     if (i == best && !r.refused) continue;
-    if (peer* p = slot(pid)) p->send(move_finished(c.client_id, !r.refused));
+    if (peer* p = slot(pid)) send_move_finished(*p, c.client_id, !r.refused);
   }
   if (best < c.sessions.size() && !r.refused) {
     r.found = true;
@@ -185,6 +205,7 @@ void node::on_claim(peer& p, const wire::Claim& c) {
                        w->set_kind(wire::ClaimAnswer::SESSION);
                        encode_session(a.session, now(), *w->mutable_session());
                        asio::post(io_, [this, client_id, from] {
+                         new_move(client_id);
                          moves_[client_id] = {from, now() + opts_.move_timeout};
                        });
                        break;
@@ -199,11 +220,15 @@ namespace flock::cluster {
 
 // --- shutdown: hand every session to the other nodes ---
 
-void node::finish_move(ports::peer_id p, const std::string& client_id, bool installed) {
+void node::finish_move(peer& p, std::uint64_t incarnation, const wire::MoveFinished& m) {
+  const std::string& client_id = m.client_id();
   auto it = moves_.find(client_id);
-  if (it == moves_.end() || it->second.first != p) return;
+  if (it == moves_.end() || it->second.first != p.id) return;
   moves_.erase(it);
-  host_.on_move_finished(p, client_id, installed);
+  host_.on_move_finished(p.id, client_id, m.installed());
+  // A drain waits for the hand-over too: our routes must not go (with us)
+  // before every peer routes to the new node.
+  if (m.installed()) return start_handover(p, incarnation, m);
   std::lock_guard lock(drain_mutex_);
   if (drain_waiting_.erase(client_id)) drained_cv_.notify_all();
 }
@@ -243,6 +268,7 @@ void node::drain() {
             std::lock_guard lock(drain_mutex_);
             --drain_replies_;
             if (frame) {
+              new_move(id);
               moves_[id] = {to, now() + timeout};
               drain_waiting_[id] = to;
               if (peer* p = slot(to)) p->send(std::move(*frame));
@@ -287,12 +313,12 @@ void node::on_handoff(peer& p, wire::Handoff& h) {
   const std::string client_id = h.client_id();
   if (!s) {
     log::warn("cluster: ", p.name, " handed over a malformed session for ", client_id);
-    p.send(move_finished(client_id, false));
+    send_move_finished(p, client_id, false);
     return;
   }
   const ports::peer_id from = p.id;
   host_.adopt_session(from, client_id, std::move(*s), [this, from, client_id](bool installed) {
-    if (peer* p = slot(from)) p->send(move_finished(client_id, installed));
+    if (peer* p = slot(from)) send_move_finished(*p, client_id, installed);
   });
 }
 

@@ -19,6 +19,9 @@ struct options {
   std::chrono::milliseconds ack_timeout{2000};      // a publisher's ack waits this long for a peer
   std::chrono::milliseconds dns_interval{5000};
   std::chrono::milliseconds move_timeout{60000};
+  // A moved session's old node routes for it (passing on what arrives) at
+  // most this long while peers catch up with the new node's routes.
+  std::chrono::milliseconds handover_timeout{10000};
   // start() waits this long for the seeds to answer: a node that takes
   // clients before it knows its peers would not find sessions living there.
   std::chrono::milliseconds join_timeout{3000};

@@ -1,5 +1,7 @@
 #include "cluster/peer.hpp"
 
+#include <algorithm>
+
 #include "cluster/forward_codec.hpp"
 #include "cluster/wire_codec.hpp"
 
@@ -237,6 +239,25 @@ bool peer::accept_forward(std::uint64_t inc, std::uint64_t seq) {
 std::uint64_t peer::applied_seq(std::uint64_t inc) {
   std::lock_guard lock(inbound_mutex_);
   return inc == applied_inc_ ? applied_seq_ : 0;
+}
+
+void peer::note_routed(std::uint64_t inc, std::uint64_t seq) {
+  std::lock_guard lock(inbound_mutex_);
+  if (inc != routed_inc_) {
+    routed_inc_ = inc;
+    routed_seq_ = 0;
+  }
+  routed_seq_ = std::max(routed_seq_, seq);
+}
+
+std::uint64_t peer::routed_seq(std::uint64_t inc) {
+  std::lock_guard lock(inbound_mutex_);
+  return inc == routed_inc_ ? routed_seq_ : 0;
+}
+
+std::uint64_t peer::last_forward_seq() const {
+  std::lock_guard lock(mutex_);
+  return next_seq_ - 1;
 }
 
 }  // namespace flock::cluster

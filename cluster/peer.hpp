@@ -100,6 +100,13 @@ class peer : public std::enable_shared_from_this<peer> {
   // applied from the peer's incarnation `inc`. Returns false for a duplicate.
   bool accept_forward(std::uint64_t inc, std::uint64_t seq);
   std::uint64_t applied_seq(std::uint64_t inc);
+  // The last forwarded publish from incarnation `inc` that went through
+  // the core (routed, and durable where it had to be). Any thread; locked.
+  void note_routed(std::uint64_t inc, std::uint64_t seq);
+  std::uint64_t routed_seq(std::uint64_t inc);
+  // Sending side: the sequence number of the last publish queued for this
+  // peer (0: none yet). Any thread.
+  std::uint64_t last_forward_seq() const;
 
   // Under the node's routes lock: our deltas go to this peer.
   bool routes_live = false;
@@ -132,6 +139,8 @@ class peer : public std::enable_shared_from_this<peer> {
   std::mutex inbound_mutex_;
   std::uint64_t applied_inc_ = 0;
   std::uint64_t applied_seq_ = 0;
+  std::uint64_t routed_inc_ = 0;
+  std::uint64_t routed_seq_ = 0;
 };
 
 }  // namespace flock::cluster

@@ -150,9 +150,13 @@ struct broker::impl {
   bool apply_retained(const message_ptr& msg, std::vector<ports::store_op>& ops);
 
   // Sessions handed to another node, waiting for it to say the session is
-  // durable there (then they are dropped) or declined (then they stay).
+  // durable there (then they linger) or declined (then they stay).
   std::mutex moving_mutex;
   std::unordered_map<std::string, std::shared_ptr<session>> moving;
+  // Durable on their new node, out of the directory, still subscribed here
+  // and passing on what arrives until the cluster says every peer routes to
+  // the new node (cluster_host::handover_done). Under moving_mutex.
+  std::unordered_map<std::string, std::shared_ptr<session>> lingering;
 
   // Per worker: offline sessions with an expiry or a delayed will pending.
   std::vector<std::unordered_map<session*, std::shared_ptr<session>>> timed;

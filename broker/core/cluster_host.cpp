@@ -36,7 +36,11 @@ class host_impl final : public ports::cluster_host {
   }
 
   void deliver_to_session(const std::string& client_id, ports::moved_delivery md) override {
+    // Passed on by the node the session came from. It may have moved on
+    // already (a resume elsewhere right after a drain): then it goes on too.
     auto s = find(client_id);
+    if (!s) s = find_moving(client_id);
+    if (!s) s = find_lingering(client_id);
     if (!s) return;
     post_to_owner(s, [this, md = std::move(md)](const std::shared_ptr<session>& s) mutable {
       std::vector<ports::store_op> ops;
@@ -125,19 +129,38 @@ class host_impl final : public ports::cluster_host {
   }
 
   void on_move_finished(ports::peer_id to, const std::string& client_id, bool installed) override {
-    std::shared_ptr<session> s;
+    std::shared_ptr<session> s, replaced;
     {
       std::lock_guard lock(b_.moving_mutex);
       auto it = b_.moving.find(client_id);
       if (it == b_.moving.end()) return;
       s = it->second;
       b_.moving.erase(it);
+      if (installed) {
+        // Still in its moving state: what reaches it goes on to `to`. An
+        // earlier copy of the id still lingering (it moved away, came back
+        // and moved again) ends now.
+        auto& slot = b_.lingering[client_id];
+        replaced = std::exchange(slot, s);
+      }
     }
-    post_to_owner(s, [this, installed](const std::shared_ptr<session>& s) {
-      if (s->ended()) return;
-      if (installed) return b_.drop_moved(s);
-      keep(s);
+    if (replaced) post_to_owner(replaced, [this](const std::shared_ptr<session>& r) { b_.drop_moved(r); });
+    if (installed) return;
+    post_to_owner(s, [this](const std::shared_ptr<session>& s) {
+      if (!s->ended()) keep(s);
     });
+  }
+
+  void handover_done(const std::string& client_id) override {
+    std::shared_ptr<session> s;
+    {
+      std::lock_guard lock(b_.moving_mutex);
+      auto it = b_.lingering.find(client_id);
+      if (it == b_.lingering.end()) return;
+      s = it->second;
+      b_.lingering.erase(it);
+    }
+    post_to_owner(s, [this](const std::shared_ptr<session>& s) { b_.drop_moved(s); });
   }
 
   void end_if_older(const std::string& client_id, stamp other) override {
@@ -250,6 +273,11 @@ class host_impl final : public ports::cluster_host {
     std::lock_guard lock(b_.moving_mutex);
     auto it = b_.moving.find(client_id);
     return it == b_.moving.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<session> find_lingering(const std::string& client_id) {
+    std::lock_guard lock(b_.moving_mutex);
+    auto it = b_.lingering.find(client_id);
+    return it == b_.lingering.end() ? nullptr : it->second;
   }
   std::shared_ptr<session> find(const std::string& client_id) {
     std::lock_guard lock(b_.directory_mutex);

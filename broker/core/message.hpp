@@ -41,6 +41,8 @@ struct message {
   // publish-to-deliver latency histograms.
   std::int64_t received_us = 0;
   bool from_peer = false;
+  std::uint32_t peer_slot = 0;  // from_peer: which peer (its ports::peer_id)
+  std::uint64_t peer_seq = 0;   // from_peer: its number on that peer's stream (0: passed on with a moving session)
   // Retained messages: when and where the retained copy was written, so that
   // every node resolves concurrent writes to a topic the same way. Set once,
   // by broker::impl::publish before the message is visible to other threads,

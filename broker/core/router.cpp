@@ -172,13 +172,15 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
     if (total == 0) continue;
     copy_for(remote_member(*r.g, r.g->next_index() % total)).picks.push_back({r.g->name(), r.g->filter()});
   }
-  if (to_peers) remote_lock.unlock();
-
   remote_ack_ptr ack;
   if (!t_copies.empty()) {
     if (msg->qos > 0) ack = std::make_shared<remote_ack>();
     for (auto& c : t_copies) cluster->forward(c.peer, msg, std::move(c.picks), ack);
   }
+  // Only now: a peer route that changes meanwhile waits until these copies
+  // are queued, so a route hand-over's barrier answer (which names the last
+  // copy queued for a peer) covers every copy routed by the old routes.
+  if (to_peers) remote_lock.unlock();
   const std::size_t copies = t_copies.size();
   if (targets.empty()) return {copies, persistence.append(ops), std::move(ack)};
 

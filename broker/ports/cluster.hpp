@@ -212,7 +212,14 @@ class cluster_host {
   virtual void on_claim(peer_id from, const std::string& client_id, core::stamp s, bool want_session,
                         std::function<void(claim_answer)> reply) = 0;
   // The session we handed to `to` is durable there (installed) or not taken.
+  // Installed, it stays out of the directory but keeps its routes here and
+  // passes what still arrives on to `to` (deliver_to_moved, which drops
+  // what no longer needs it) until handover_done: peers that have not yet
+  // heard `to`'s routes still route its topics here.
   virtual void on_move_finished(peer_id to, const std::string& client_id, bool installed) = 0;
+  // Every peer routes `client_id`'s topics to its new node now (or the wait
+  // timed out): the moved session ends here and its routes go.
+  virtual void handover_done(const std::string& client_id) = 0;
   // A peer holds `client_id` with stamp `s`: ours ends if it is older.
   virtual void end_if_older(const std::string& client_id, core::stamp s) = 0;
   // fn(client_id, stamp) for every local session (duplicate resolution after a netsplit).

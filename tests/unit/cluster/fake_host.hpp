@@ -29,6 +29,7 @@ class fake_host final : public ports::cluster_host {
   std::map<std::string, core::message_ptr> retained;  // topic -> newest (empty payload: cleared)
   std::vector<std::string> ended;                     // client ids ended by end_if_older
   std::vector<std::pair<std::string, bool>> moves_finished;
+  std::vector<std::string> handovers_done;
   std::vector<ports::peer_id> downs;
   std::vector<std::pair<std::string, ports::moved_delivery>> session_deliveries;
 
@@ -107,6 +108,10 @@ class fake_host final : public ports::cluster_host {
   void on_move_finished(ports::peer_id, const std::string& client_id, bool installed) override {
     std::lock_guard lock(mutex);
     moves_finished.emplace_back(client_id, installed);
+  }
+  void handover_done(const std::string& client_id) override {
+    std::lock_guard lock(mutex);
+    handovers_done.push_back(client_id);
   }
   void end_if_older(const std::string& client_id, core::stamp s) override {
     std::lock_guard lock(mutex);

@@ -27,6 +27,7 @@ struct trio : ::testing::Test {
   std::vector<std::unique_ptr<cluster::node>> nodes;
   std::chrono::milliseconds failure_timeout = 300ms;
   std::chrono::milliseconds dns_interval = 5000ms;
+  std::chrono::milliseconds handover_timeout = 10000ms;
 
   cluster::options options_for(std::size_t i) {
     cluster::options o;
@@ -39,6 +40,7 @@ struct trio : ::testing::Test {
     o.claim_timeout = 500ms;
     o.join_timeout = 0ms;
     o.dns_interval = dns_interval;
+    o.handover_timeout = handover_timeout;
     return o;
   }
   void start(std::size_t n = 3) {
@@ -211,6 +213,107 @@ TEST_F(trio, a_claim_gets_the_session_from_the_node_that_has_it_and_it_is_told_o
   nodes[0]->session_installed(got->from, "dev", core::stamp{9, 9});
   EXPECT_TRUE(hosts[2]->wait([&] { return hosts[2]->moves_finished.size() == 1; }));
   EXPECT_EQ(hosts[2]->moves_finished[0], std::make_pair(std::string("dev"), true));
+}
+
+namespace {
+// c holds "dev" (subscribed to s/#); a claims it, announces the session's
+// route and says installed. Returns once c was told.
+void move_dev_from_c_to_a(trio& t) {
+  ports::claim_answer a;
+  a.what = ports::claim_answer::kind::session;
+  a.session.expiry_interval = 60;
+  a.session.claimed = core::stamp{5, 5};
+  a.session.subscriptions.emplace_back("s/#", core::subscription_options{1});
+  t.hosts[2]->answers["dev"] = a;
+  std::atomic<bool> claimed{false};
+  std::optional<ports::peer_id> from;
+  t.nodes[0]->claim("dev", core::stamp{9, 9}, true, [&](ports::claim_result r) {
+    from = r.from;
+    claimed = true;
+  });
+  ASSERT_TRUE(t.hosts[0]->wait([&] { return claimed.load(); }));
+  t.nodes[0]->route_changed("s/#", 1);  // the core subscribes before it says installed
+  t.nodes[0]->session_installed(*from, "dev", core::stamp{9, 9});
+  ASSERT_TRUE(t.hosts[2]->wait([&] { return t.hosts[2]->moves_finished.size() == 1; }));
+}
+
+core::delivery from_peer(ports::peer_id origin, std::string payload, std::uint64_t seq = 1) {
+  auto m = std::make_shared<core::message>();
+  m->topic = "s/1";
+  m->payload = std::move(payload);
+  m->qos = 1;
+  m->from_peer = true;
+  m->peer_slot = origin;
+  m->peer_seq = seq;
+  return core::delivery{m, 1, false, {}};
+}
+}  // namespace
+
+TEST_F(trio, a_moved_sessions_old_node_routes_for_it_until_every_peer_has_the_new_nodes_routes) {
+  start();
+  // b does not hear a's announcement: it would route s/# to c alone.
+  net.cut("a", "b");
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  move_dev_from_c_to_a(*this);
+  EXPECT_TRUE(hosts[2]->wait([&] { return has_route(2, 0, "s/#", 1); }));
+  // c passes on what b forwards for the session; what a forwards or c's own
+  // clients publish reaches a by a's own route (c holds it).
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 1), "via-b"));
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "via-a"));
+  auto local = from_peer(0, "local");
+  std::const_pointer_cast<core::message>(local.msg)->from_peer = false;
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", local);
+  ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
+  {
+    std::lock_guard lock(hosts[2]->mutex);
+    EXPECT_TRUE(hosts[2]->handovers_done.empty()) << "b does not have a's routes yet";
+  }
+  net.heal("a", "b");
+  ASSERT_TRUE(hosts[2]->wait([&] {
+    return hosts[2]->handovers_done == std::vector<std::string>{"dev"};
+  }));
+  EXPECT_TRUE(has_route(1, 0, "s/#", 1)) << "c let go only once b routes to a";
+  std::lock_guard lock(hosts[0]->mutex);
+  ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
+  EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "via-b");
+}
+
+TEST_F(trio, what_the_new_node_forwarded_before_it_held_the_session_is_passed_on) {
+  start();
+  // a routed one publish to c before it held the session; c has not routed it yet.
+  hosts[2]->hold_durable = true;
+  nodes[0]->forward(id(0, 2), message("s/1", 1), {}, nullptr);
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->delivered.size() == 1; }));
+  move_dev_from_c_to_a(*this);
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "early", 1));
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "late", 2));  // a routed it to itself
+  ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
+  {
+    std::lock_guard lock(hosts[2]->mutex);
+    EXPECT_TRUE(hosts[2]->handovers_done.empty()) << "a's earlier publish is not routed here yet";
+    hosts[2]->hold_durable = false;
+    for (auto& f : hosts[2]->held) f();
+    hosts[2]->held.clear();
+  }
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->handovers_done == std::vector<std::string>{"dev"}; }));
+  std::lock_guard lock(hosts[0]->mutex);
+  ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
+  EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "early");
+}
+
+TEST_F(trio, a_moved_sessions_hand_over_ends_at_once_when_every_peer_has_the_new_nodes_routes) {
+  start();
+  move_dev_from_c_to_a(*this);
+  EXPECT_TRUE(hosts[2]->wait([&] { return hosts[2]->handovers_done == std::vector<std::string>{"dev"}; }, 2s));
+}
+
+TEST_F(trio, a_moved_sessions_hand_over_waits_no_longer_than_the_handover_timeout) {
+  handover_timeout = 600ms;
+  start();
+  net.cut("a", "b");
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  move_dev_from_c_to_a(*this);
+  EXPECT_TRUE(hosts[2]->wait([&] { return hosts[2]->handovers_done == std::vector<std::string>{"dev"}; }, 5s));
 }
 
 TEST_F(trio, a_claim_waits_no_longer_than_the_claim_timeout_for_a_silent_peer) {

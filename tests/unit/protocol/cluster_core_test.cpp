@@ -326,13 +326,75 @@ TEST_F(cluster_core, a_peers_claim_kicks_the_connection_and_hands_the_session_ov
   p->send(pub("s/x", 1, 1));
   ASSERT_EQ(cl.moved_deliveries.size(), 1u);
   EXPECT_EQ(cl.moved_deliveries[0].first, "dev");
-  // Durable on the new node: deleted here, and its routes go.
+  // Durable on the new node: gone from here for claims at once...
   cl.route_changes.clear();
   host().on_move_finished(3, "dev", true);
   ex.run_all();
+  EXPECT_EQ(broker->internals().session_count(), 1u);  // only the publisher
+  // ...but its routes stay, and what still arrives follows it, until the
+  // cluster says every peer routes to the new node (cluster/node_handover.cpp).
+  EXPECT_TRUE(cl.route_changes.empty());
+  p->send(pub("s/y", 1, 2));
+  ex.run_all();
+  ASSERT_EQ(cl.moved_deliveries.size(), 2u);
+  EXPECT_EQ(cl.moved_deliveries[1].first, "dev");
+  host().handover_done("dev");
+  ex.run_all();
   EXPECT_EQ(cl.route_changes, (std::vector<std::pair<std::string, std::uint32_t>>{{"s/#", 0}}));
   EXPECT_FALSE(store.ops<ports::session_delete>().empty());
-  EXPECT_EQ(broker->internals().session_count(), 1u);  // only the publisher
+  p->send(pub("s/z", 1, 3));
+  ex.run_all();
+  EXPECT_EQ(cl.moved_deliveries.size(), 2u);
+}
+
+TEST_F(cluster_core, what_follows_a_session_that_moved_on_from_here_follows_it_further) {
+  auto c = connect("dev", v::v5, 1, 300, false);
+  subscribe(*c, "s/#", 1);
+  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  ex.run_all();
+  auto passed_on = [](std::string payload) {
+    ports::moved_delivery md;
+    md.msg = std::make_shared<core::message>();
+    md.msg->topic = "s/1";
+    md.msg->payload = std::move(payload);
+    md.msg->qos = 1;
+    md.qos = 1;
+    return md;
+  };
+  // From the node it came from (a drain), while it moves on to node 3...
+  host().deliver_to_session("dev", passed_on("moving"));
+  ex.run_all();
+  // ...and after node 3 has it, while this node still routes for it.
+  host().on_move_finished(3, "dev", true);
+  ex.run_all();
+  host().deliver_to_session("dev", passed_on("lingering"));
+  ex.run_all();
+  ASSERT_EQ(cl.moved_deliveries.size(), 2u);
+  EXPECT_EQ(cl.moved_deliveries[0].second.msg->payload, "moving");
+  EXPECT_EQ(cl.moved_deliveries[1].second.msg->payload, "lingering");
+}
+
+TEST_F(cluster_core, a_session_that_moves_away_again_ends_its_lingering_copy) {
+  auto c = connect("dev", v::v5, 1, 300, false);
+  subscribe(*c, "s/#", 1);
+  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  ex.run_all();
+  host().on_move_finished(3, "dev", true);
+  ex.run_all();
+  // It comes back here, and leaves again before the first hand-over ended.
+  auto back = connect("dev", v::v5, 1, 300, false);
+  subscribe(*back, "t/#", 1);
+  host().on_claim(4, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  ex.run_all();
+  cl.route_changes.clear();
+  host().on_move_finished(4, "dev", true);
+  ex.run_all();
+  // The first copy is gone (its routes with it); the second lingers.
+  EXPECT_EQ(cl.route_changes, (std::vector<std::pair<std::string, std::uint32_t>>{{"s/#", 0}}));
+  host().handover_done("dev");
+  ex.run_all();
+  EXPECT_EQ(cl.route_changes,
+            (std::vector<std::pair<std::string, std::uint32_t>>{{"s/#", 0}, {"t/#", 0}}));
 }
 
 TEST_F(cluster_core, a_move_that_does_not_happen_leaves_the_session_here) {
