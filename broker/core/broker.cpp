@@ -10,10 +10,9 @@ broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
       clock(clk),
       started(clk.now()),
       stats(ex.worker_count()),
-      hlc(node_hash(config.node_name)),
+      cluster(make_single_node(*this)),
       timed(ex.worker_count()) {
   for (std::uint32_t w = 0; w < ex.worker_count(); ++w) mailboxes.push_back(std::make_unique<delivery_mailbox>());
-  host = make_cluster_host(*this);
 }
 
 broker::broker(broker_config config, ports::executor& executor, ports::clock& clock)
@@ -30,8 +29,7 @@ std::optional<queue_reading> broker::queue_depths(std::chrono::milliseconds time
 void broker::set_authenticator(const ports::authenticator* auth) { impl_->authenticator = auth; }
 void broker::set_authorizer(const ports::authorizer* authz) { impl_->authorizer = authz; }
 void broker::set_store(ports::store* store) { impl_->persistence = journal(store); }
-void broker::set_cluster(ports::cluster* cluster) { impl_->cluster = cluster; }
-ports::cluster_host& broker::cluster_host() { return *impl_->host; }
+void broker::set_cluster_side(std::unique_ptr<cluster_side> side) { impl_->cluster = std::move(side); }
 void broker::restore(ports::restored_state state) { impl_->restore(std::move(state)); }
 
 void broker::on_tick(ports::worker_id worker) { impl_->on_tick(worker); }
@@ -63,11 +61,8 @@ void broker::impl::on_tick(ports::worker_id w) {
   if (w == 0) {
     {
       std::unique_lock lock(retained_mutex);
-      // Expiry runs on each node's own clock: what expires leaves the digest.
-      retained.erase_expired(now, [&](const message_ptr& m) {
-        if (cluster) retained_digest ^= retained_digest_part(m->topic, m->written);
-      });
-      clears.expire(now);
+      retained.erase_expired(now, [&](const message_ptr& m) { cluster->retained_expired(m); });
+      cluster->tick(now);
     }
     if (config.sys_interval.count() > 0 && (last_sys == ports::time_point{} || now - last_sys >= config.sys_interval)) {
       last_sys = now;

@@ -12,11 +12,12 @@
 #include "broker/ports/authenticator.hpp"
 #include "broker/ports/authorizer.hpp"
 #include "broker/ports/clock.hpp"
-#include "broker/ports/cluster.hpp"
 #include "broker/ports/executor.hpp"
 #include "broker/ports/store.hpp"
 
 namespace flock::core {
+
+class cluster_side;
 
 class broker {
  public:
@@ -47,11 +48,10 @@ class broker {
   void set_store(ports::store* store);
   void restore(ports::restored_state state);
 
-  // The cluster (null: a single node). Set before any connection arrives;
-  // must outlive the broker's use of it (the server stops the cluster after
-  // the workers). The cluster calls back through cluster_host().
-  void set_cluster(ports::cluster* cluster);
-  ports::cluster_host& cluster_host();
+  // Makes this broker one node of a cluster (broker/clustering: member);
+  // without, it has no peers. Before any connection arrives and before
+  // restore().
+  void set_cluster_side(std::unique_ptr<cluster_side> side);
 
   struct impl;
   impl& internals() { return *impl_; }

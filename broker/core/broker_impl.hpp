@@ -16,13 +16,12 @@
 #include <vector>
 
 #include "broker/core/broker.hpp"
+#include "broker/core/cluster_side.hpp"
 #include "broker/core/delivery.hpp"
 #include "broker/core/delivery_mailbox.hpp"
 #include "broker/core/journal.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/remote_ack.hpp"
-#include "broker/core/remote_routes.hpp"
-#include "broker/core/retained_clears.hpp"
 #include "broker/core/retained_index.hpp"
 #include "broker/core/session.hpp"
 #include "broker/core/stats.hpp"
@@ -43,10 +42,9 @@ struct broker::impl {
   const ports::authenticator* authenticator = nullptr;
   const ports::authorizer* authorizer = nullptr;  // null: no topic access checks at all
   journal persistence;  // durable state; disabled (no store) with durability "memory"
-  ports::cluster* cluster = nullptr;  // null: a single node
-  hybrid_clock hlc;                   // stamps retained writes and session claims
-  remote_routes remote;               // what the peers subscribed to
-  std::unique_ptr<ports::cluster_host> host;  // the cluster's way in (cluster_host.cpp)
+  // The cluster as routing, the retained index and the directory see it
+  // (never null: single_node without peers).
+  std::unique_ptr<cluster_side> cluster;
   // Session and stored-message ids (see ports/store.hpp); seeded by restore().
   std::atomic<std::uint64_t> next_id{1};
   std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
@@ -63,11 +61,6 @@ struct broker::impl {
   // Gives `s` to the connection waiting on worker `w` (on s's owner).
   void hand_over(const std::shared_ptr<session>& s, ports::worker_id w, std::weak_ptr<session_requester> requester,
                  bool session_present = true);
-  // The cluster answered a claim for `s` (a session waiting for its state
-  // from another node); on s's owner.
-  void finish_claim(const std::shared_ptr<session>& s, ports::claim_result r);
-  // Ends a session that moved to another node: no will, records deleted.
-  void drop_moved(const std::shared_ptr<session>& s);
   // The connection attached to `s` went away (called on s's owner).
   void on_session_detached(const std::shared_ptr<session>& s, std::optional<message_ptr> will,
                            std::uint32_t will_delay);
@@ -135,35 +128,18 @@ struct broker::impl {
   std::shared_mutex index_mutex;
   subscription_index index;
   // Under index_mutex (exclusive), after `filter` changed: tells the cluster
-  // when its route changed (`before`: holders() before the change).
+  // (`before`: holders() before the change).
   void note_route(std::string_view filter, std::size_t before);
 
   std::shared_mutex retained_mutex;
   retained_index retained;
-  // With a cluster (under retained_mutex): recent clears, so an older write
-  // arriving late from a peer does not bring a topic back, and the digest
-  // peers compare to find out whether they hold the same messages.
-  retained_clears clears;
-  std::uint64_t retained_digest = 0;
-  // Sets or clears msg->topic if msg is newer than what is there (under
-  // retained_mutex). Adds the store op to `ops`. False: msg is older.
-  bool apply_retained(const message_ptr& msg, std::vector<ports::store_op>& ops);
-
-  // Sessions handed to another node, waiting for it to say the session is
-  // durable there (then they linger) or declined (then they stay).
-  std::mutex moving_mutex;
-  std::unordered_map<std::string, std::shared_ptr<session>> moving;
-  // Durable on their new node, out of the directory, still subscribed here
-  // and passing on what arrives until the cluster says every peer routes to
-  // the new node (cluster_host::handover_done). Under moving_mutex.
-  std::unordered_map<std::string, std::shared_ptr<session>> lingering;
 
   // Per worker: offline sessions with an expiry or a delayed will pending.
   std::vector<std::unordered_map<session*, std::shared_ptr<session>>> timed;
   ports::time_point last_sys{};
 };
 
-// The core's side of the cluster (cluster_host.cpp).
-std::unique_ptr<ports::cluster_host> make_cluster_host(broker::impl& b);
+// The cluster side of a node without peers (single_node.cpp).
+std::unique_ptr<cluster_side> make_single_node(broker::impl& b);
 
 }  // namespace flock::core

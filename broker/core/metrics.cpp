@@ -39,10 +39,7 @@ broker_metrics broker::impl::metrics() {
     m.deliver_local += w.deliver_local.read();
     m.deliver_forwarded += w.deliver_forwarded.read();
   }
-  if (cluster) {
-    m.cluster = cluster->status();
-    m.remote_routes = remote.size();
-  }
+  cluster->add_metrics(m);
   return m;
 }
 

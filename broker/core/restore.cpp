@@ -13,8 +13,7 @@ void broker::impl::restore(ports::restored_state state) {
       ops.push_back(ports::retained_delete{m->topic});
       continue;
     }
-    hlc.observe(m->written);
-    retained_digest ^= retained_digest_part(m->topic, m->written);
+    cluster->retained_restored(m);
     retained.set(std::move(m));
   }
 
@@ -28,7 +27,7 @@ void broker::impl::restore(ports::restored_state state) {
       will->id = next++;
       r.will = std::move(will);
     }
-    hlc.observe(r.claimed);
+    cluster->restored(r.claimed);
     auto s = std::make_shared<session>(r.client_id, r.session_id, w, config, persistence);
     s->restore(r, now);
     for (const auto& [filter, opts] : s->subscriptions()) {

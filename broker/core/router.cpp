@@ -1,6 +1,7 @@
 // Routing: a publish becomes one delivery per matching session, one post per
 // target worker (carrying a batch), one copy per peer node with a matching
-// route, and no copy of the message itself.
+// route, and no copy of the message itself. route() reads as its steps:
+// match locally, plan peers, persist, dispatch.
 #include <algorithm>
 
 #include "broker/core/broker_impl.hpp"
@@ -17,46 +18,66 @@ struct target {
   bool stored = false;  // written to the store for this session
 };
 
-// A peer that gets one copy: for its plain routes and/or the groups whose
-// turn fell on its members.
-struct peer_copy {
-  ports::peer_id peer = 0;
-  std::vector<ports::shared_pick> picks;
-};
-
-// A peer route group matching the topic, and whether a local group of the
-// same name and filter already weighed it in.
-struct remote_group {
-  const remote_routes::group* g = nullptr;
-  bool weighed = false;
-};
-
 // Per thread, reused for every publish so routing does not allocate.
 thread_local std::vector<target> t_targets;
+thread_local std::vector<group_turn> t_groups;
 thread_local std::vector<ports::store_op> t_ops;
-thread_local std::vector<peer_copy> t_copies;
-thread_local std::vector<remote_group> t_remote_groups;
+thread_local peer_plan t_plan;
 
-peer_copy& copy_for(ports::peer_id peer) {
-  for (auto& c : t_copies)
-    if (c.peer == peer) return c;
-  t_copies.push_back({peer, {}});
-  return t_copies.back();
+target target_of(const std::shared_ptr<session>& s, const subscription_options& o) {
+  target t{s, o.qos, o.retain_as_published, {}};
+  if (o.identifier != 0) t.ids.push_back(o.identifier);
+  return t;
 }
 
-std::uint32_t remote_weight(const remote_routes::group& g) {
-  std::uint32_t n = 0;
-  for (const auto& m : g.members()) n += m.options.holders;
-  return n;
+// Every session subscribed to msg's topic, and every shared group with members here.
+void match_locally(const subscription_index& index, const message& msg, std::vector<target>& targets,
+                   std::vector<group_turn>& groups) {
+  index.match(
+      msg.topic,
+      [&](const std::shared_ptr<session>& s, const subscription_options& o) {
+        if (o.no_local && s->client_id() == msg.publisher) return;
+        targets.push_back(target_of(s, o));
+      },
+      [&](const subscription_index::group& g) {
+        if (!g.members().empty()) groups.push_back({&g, std::nullopt});
+      });
 }
 
-// The peer whose members hold position k (0 <= k < remote_weight(g)).
-ports::peer_id remote_member(const remote_routes::group& g, std::uint32_t k) {
-  for (const auto& m : g.members()) {
-    if (k < m.options.holders) return m.target->id;
-    k -= m.options.holders;
+// The member of each group whose turn is here, preferring connected ones.
+void pick_members(const std::vector<group_turn>& groups, std::vector<target>& targets) {
+  for (const auto& turn : groups) {
+    if (!turn.member) continue;
+    const auto& members = turn.group->members();
+    std::size_t pick = *turn.member;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      std::size_t k = (*turn.member + i) % members.size();
+      if (members[k].target->online()) {
+        pick = k;
+        break;
+      }
+    }
+    targets.push_back(target_of(members[pick].target, members[pick].options));
   }
-  return g.members().back().target->id;
+}
+
+// One copy per session, at the highest granted QoS, carrying every matching
+// subscription identifier (MQTT 5 3.3.4).
+void merge_per_session(std::vector<target>& targets) {
+  if (targets.size() < 2) return;
+  std::sort(targets.begin(), targets.end(), [](const target& a, const target& b) { return a.s.get() < b.s.get(); });
+  std::size_t out = 0;
+  for (std::size_t i = 1; i < targets.size(); ++i) {
+    target& last = targets[out];
+    if (targets[i].s == last.s) {
+      last.qos = std::max(last.qos, targets[i].qos);
+      last.retain_as_published = last.retain_as_published || targets[i].retain_as_published;
+      last.ids.insert(last.ids.end(), targets[i].ids.begin(), targets[i].ids.end());
+    } else if (++out != i) {  // never self-move: a self-moved vector loses its ids
+      targets[out] = std::move(targets[i]);
+    }
+  }
+  targets.resize(out + 1);
 }
 
 }  // namespace
@@ -65,24 +86,17 @@ broker::impl::publish_result broker::impl::publish(const message_ptr& msg, std::
   auto& ops = t_ops;
   ops.clear();
   if (publisher_op) ops.push_back(std::move(*publisher_op));
-  bool replicate = false;
+  // $SYS topics are per node, rebuilt every interval: neither stored nor
+  // told to peers.
+  const bool sys = msg->topic.starts_with("$SYS/");
   if (msg->retain) {
-    std::unique_lock lock(retained_mutex);
-    // $SYS topics are per node, rebuilt every interval: neither stored nor replicated.
-    const bool sys = msg->topic.starts_with("$SYS/");
-    if (cluster && !sys) {
-      msg->written = hlc.now();
-      apply_retained(msg, ops);
-      replicate = true;
-    } else {
-      retained.set(msg);
-      if (persistence.enabled() && !sys) {
-        if (msg->payload.empty()) ops.push_back(ports::retained_delete{msg->topic});
-        else ops.push_back(ports::retained_put{msg});
-      }
+    {
+      std::unique_lock lock(retained_mutex);
+      if (sys) retained.set(msg);
+      else cluster->retain(msg, ops);
     }
+    if (!sys) cluster->retained(msg);
   }
-  if (replicate) cluster->retained_changed(msg);
   return route(msg, ops);
 }
 
@@ -97,117 +111,16 @@ void broker::impl::publish_will(const message_ptr& will) {
   publish(m);
 }
 
-broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::vector<ports::store_op>& ops,
-                                                 const std::vector<ports::shared_pick>* forwarded) {
-  auto& targets = t_targets;
-  targets.clear();
-  t_copies.clear();
-  t_remote_groups.clear();
-  // A message from a peer is delivered here only; $SYS is per node.
-  const bool to_peers = cluster && !forwarded && !remote.empty() && !msg->topic.starts_with("$SYS/");
-  std::shared_lock remote_lock(remote.mutex(), std::defer_lock);
-  if (to_peers) {
-    remote_lock.lock();
-    remote.index().match(
-        msg->topic, [&](const std::shared_ptr<remote_peer>& p, const route_weight&) { copy_for(p->id); },
-        [&](const remote_routes::group& g) { t_remote_groups.push_back({&g, false}); });
-  }
-  {
-    std::shared_lock lock(index_mutex);
-    index.match(
-        msg->topic,
-        [&](const std::shared_ptr<session>& s, const subscription_options& o) {
-          if (o.no_local && s->client_id() == msg->publisher) return;
-          target t{s, o.qos, o.retain_as_published, {}};
-          if (o.identifier != 0) t.ids.push_back(o.identifier);
-          targets.push_back(std::move(t));
-        },
-        [&](const auto& group) {
-          const auto& members = group.members();
-          if (members.empty()) return;
-          if (forwarded) {
-            // The publishing node chose which groups are ours to serve.
-            bool ours = std::any_of(forwarded->begin(), forwarded->end(), [&](const ports::shared_pick& p) {
-              return p.group == group.name() && p.filter == group.filter();
-            });
-            if (!ours) return;
-          }
-          // One member per message, cluster-wide: round robin over the local
-          // members and the peers' (weighted by their member counts),
-          // preferring connected members among the local ones.
-          std::uint32_t total = static_cast<std::uint32_t>(members.size());
-          const remote_routes::group* rg = nullptr;
-          for (auto& r : t_remote_groups) {
-            if (!r.weighed && r.g->name() == group.name() && r.g->filter() == group.filter()) {
-              r.weighed = true;
-              rg = r.g;
-              total += remote_weight(*rg);
-              break;
-            }
-          }
-          std::uint32_t turn = group.next_index() % total;
-          if (turn >= members.size()) {
-            copy_for(remote_member(*rg, turn - static_cast<std::uint32_t>(members.size())))
-                .picks.push_back({group.name(), group.filter()});
-            return;
-          }
-          std::size_t pick = turn;
-          for (std::size_t i = 0; i < members.size(); ++i) {
-            std::size_t k = (turn + i) % members.size();
-            if (members[k].target->online()) {
-              pick = k;
-              break;
-            }
-          }
-          const auto& m = members[pick];
-          target t{m.target, m.options.qos, m.options.retain_as_published, {}};
-          if (m.options.identifier != 0) t.ids.push_back(m.options.identifier);
-          targets.push_back(std::move(t));
-        });
-  }
-  // Groups with members on peers only.
-  for (auto& r : t_remote_groups) {
-    if (r.weighed || r.g->members().empty()) continue;
-    std::uint32_t total = remote_weight(*r.g);
-    if (total == 0) continue;
-    copy_for(remote_member(*r.g, r.g->next_index() % total)).picks.push_back({r.g->name(), r.g->filter()});
-  }
-  remote_ack_ptr ack;
-  if (!t_copies.empty()) {
-    if (msg->qos > 0) ack = std::make_shared<remote_ack>();
-    for (auto& c : t_copies) cluster->forward(c.peer, msg, std::move(c.picks), ack);
-  }
-  // Only now: a peer route that changes meanwhile waits until these copies
-  // are queued, so a route hand-over's barrier answer (which names the last
-  // copy queued for a peer) covers every copy routed by the old routes.
-  if (to_peers) remote_lock.unlock();
-  const std::size_t copies = t_copies.size();
-  if (targets.empty()) return {copies, persistence.append(ops), std::move(ack)};
+namespace {
 
-  // One copy per session, at the highest granted QoS, carrying every matching
-  // subscription identifier (MQTT 5 3.3.4).
-  if (targets.size() > 1) {
-    std::sort(targets.begin(), targets.end(), [](const target& a, const target& b) { return a.s.get() < b.s.get(); });
-    std::size_t out = 0;
-    for (std::size_t i = 1; i < targets.size(); ++i) {
-      target& last = targets[out];
-      if (targets[i].s == last.s) {
-        last.qos = std::max(last.qos, targets[i].qos);
-        last.retain_as_published = last.retain_as_published || targets[i].retain_as_published;
-        last.ids.insert(last.ids.end(), targets[i].ids.begin(), targets[i].ids.end());
-      } else if (++out != i) {  // never self-move: a self-moved vector loses its ids
-        targets[out] = std::move(targets[i]);
-      }
-    }
-    targets.resize(out + 1);
-  }
-
-  // Persistent sessions get their QoS 1/2 copy on disk: the message once, a
-  // queued record each. Appended before any post below, so every later
-  // change by the target sessions' workers comes after it in the store's log.
-  std::uint32_t stored = 0;
+// Persistent sessions get their QoS 1/2 copy on disk: the message once, a
+// queued record each. Appended before any post to a worker, so every later
+// change by the target sessions' workers comes after it in the store's log.
+journal::ticket persist(broker::impl& b, const message_ptr& msg, std::vector<target>& targets,
+                        std::vector<ports::store_op>& ops) {
   if (msg->id != 0) {
     const std::size_t first = ops.size();
+    std::uint32_t stored = 0;
     for (auto& t : targets) {
       std::uint8_t qos = std::min(msg->qos, t.qos);
       if (qos == 0 || !t.s->stores_messages()) continue;
@@ -220,34 +133,60 @@ broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::ve
       ops.insert(ops.begin() + static_cast<std::ptrdiff_t>(first), ports::message_put{msg});
     }
   }
-  const journal::ticket ticket = persistence.append(ops);
+  return b.persistence.append(ops);
+}
 
-  const ports::worker_id here = current();
-  const auto now = this->now();
+// Each target session gets its delivery on its owner worker: at once when
+// that is this one, else in one batch per worker.
+void dispatch(broker::impl& b, const message_ptr& msg, std::vector<target>& targets) {
+  const ports::worker_id here = b.current();
+  const auto now = b.now();
   // One vector per other worker, reused per thread (but not by a publish
   // made while delivering this one: a will, say).
   thread_local std::vector<std::vector<delivery_mailbox::item>> reused;
   thread_local bool reused_busy = false;
   std::vector<std::vector<delivery_mailbox::item>> fresh;
-  auto& remote_batches = reused_busy ? fresh : reused;
+  auto& batches = reused_busy ? fresh : reused;
   const bool owns_reused = !reused_busy;
   reused_busy = true;
-  remote_batches.resize(executor.worker_count());
-  std::size_t routed = targets.size() + copies;
+  batches.resize(b.executor.worker_count());
   for (auto& t : targets) {
     delivery d{msg, std::min(msg->qos, t.qos), t.retain_as_published && msg->retain, std::move(t.ids), t.stored, true};
     ports::worker_id owner = t.s->owner();
     // While our own box holds deliveries (a session that just moved here
     // brings its earlier ones there), a local one queues behind them.
-    if (owner == here && mailboxes[here]->size() == 0) {
-      t.s->deliver(std::move(d), now, my_stats());
+    if (owner == here && b.mailboxes[here]->size() == 0) {
+      t.s->deliver(std::move(d), now, b.my_stats());
     } else {
-      remote_batches[owner].emplace_back(std::move(t.s), std::move(d));
+      batches[owner].emplace_back(std::move(t.s), std::move(d));
     }
   }
-  for (ports::worker_id w = 0; w < remote_batches.size(); ++w)
-    if (!remote_batches[w].empty()) send_to_worker(w, remote_batches[w]);
+  for (ports::worker_id w = 0; w < batches.size(); ++w)
+    if (!batches[w].empty()) b.send_to_worker(w, batches[w]);
   if (owns_reused) reused_busy = false;
+}
+
+}  // namespace
+
+broker::impl::publish_result broker::impl::route(const message_ptr& msg, std::vector<ports::store_op>& ops,
+                                                 const std::vector<ports::shared_pick>* forwarded) {
+  auto& targets = t_targets;
+  auto& groups = t_groups;
+  auto& plan = t_plan;
+  targets.clear();
+  groups.clear();
+  plan.copies.clear();
+  {
+    std::shared_lock lock(index_mutex);  // groups point into the index
+    match_locally(index, *msg, targets, groups);
+    cluster->plan_peers(*msg, forwarded, groups, plan);
+    pick_members(groups, targets);
+  }
+  merge_per_session(targets);
+  const journal::ticket ticket = persist(*this, msg, targets, ops);
+  const std::size_t routed = targets.size() + plan.copies.size();
+  remote_ack_ptr ack = cluster->send_to_peers(msg, plan);
+  if (!targets.empty()) dispatch(*this, msg, targets);
   return {routed, ticket, std::move(ack)};
 }
 

@@ -18,8 +18,8 @@ void broker::impl::run_on_owner(std::shared_ptr<session> s,
 void broker::impl::open_session(const std::string& client_id, bool clean_start,
                                 std::weak_ptr<session_requester> requester) {
   const ports::worker_id here = current();
-  const bool clustered = cluster && cluster->has_peers();
-  const stamp claim = cluster ? hlc.now() : stamp{};
+  const bool elsewhere = cluster->may_hold_elsewhere();
+  const stamp claim = cluster->new_claim();
   std::shared_ptr<session> existing;
   std::shared_ptr<session> fresh;
   bool ask_cluster = false;
@@ -32,7 +32,7 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
       fresh->set_claimed(claim);
       // Resuming a session this node does not have: it may live on another
       // node. The connection waits until the cluster has answered.
-      ask_cluster = !existing && !clean_start && clustered;
+      ask_cluster = !existing && !clean_start && elsewhere;
       if (ask_cluster) fresh->await_transfer();
       directory[client_id] = fresh;
     } else {
@@ -43,13 +43,11 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
 
   if (ask_cluster) {
     fresh->park({requester, here});
-    cluster->claim(client_id, claim, true, [this, fresh, here](ports::claim_result r) {
-      executor.post(here, [this, fresh, r = std::move(r)]() mutable { finish_claim(fresh, std::move(r)); });
-    });
+    cluster->fetch_session(fresh, claim);
     return;
   }
   // Older copies elsewhere end (a new connection anywhere kicks the old one).
-  if (clustered) cluster->announce(client_id, claim);
+  cluster->claimed_here(client_id, claim);
 
   if (fresh) {
     if (existing) {
@@ -162,12 +160,6 @@ void broker::impl::end_session(const std::shared_ptr<session>& s) {
     publish_will(msg);
   }
   timed[current()].erase(s.get());
-}
-
-void broker::impl::drop_moved(const std::shared_ptr<session>& s) {
-  s->will().reset();  // resumed on the other node: no will
-  s->stop_moving();
-  end_session(s);
 }
 
 std::size_t broker::impl::session_count() {

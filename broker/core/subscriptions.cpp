@@ -36,16 +36,7 @@ broker::impl::subscription_change broker::impl::unsubscribe(const std::shared_pt
 }
 
 void broker::impl::note_route(std::string_view filter, std::size_t before) {
-  if (!cluster) return;
-  auto shared = codec::parse_shared_filter(filter);
-  std::string_view inner = shared ? shared->filter : filter;
-  if (inner.starts_with("$SYS")) return;  // $SYS is per node: never forwarded
-  const std::size_t after = index.holders(filter);
-  if (shared) {
-    if (after != before) cluster->route_changed(filter, static_cast<std::uint32_t>(after));
-  } else if ((before == 0) != (after == 0)) {
-    cluster->route_changed(filter, after == 0 ? 0 : 1);
-  }
+  cluster->local_route_changed(filter, before, index.holders(filter));
 }
 
 std::vector<message_ptr> broker::impl::retained_for(std::string_view filter) {

@@ -5,7 +5,7 @@
 // copies of publishes, retained changes, session claims. cluster/ implements
 // it over gRPC; a single node has none (null) and routes locally only.
 // ports::cluster_host is what the other nodes ask of this one; the core
-// implements it (broker/core/cluster_host.cpp) and the cluster calls it.
+// implements it (broker/clustering/host.cpp) and the cluster calls it.
 //
 // Threads: ports::cluster is called from the workers (route_changed under
 // the core's subscription-index lock, so changes arrive in order) and must

@@ -6,6 +6,7 @@
 
 #include "broker/auth/acl_file.hpp"
 #include "broker/auth/password_file.hpp"
+#include "broker/clustering/member.hpp"
 #include "broker/core/broker.hpp"
 #include "broker/server/connection.hpp"
 #include "broker/server/machine_handler.hpp"
@@ -17,8 +18,10 @@ server::server(server_options options)
     : options_(std::move(options)), pool_(options_.workers) {
   broker_ = std::make_unique<core::broker>(options_.broker, pool_, clock_);
   if (options_.open_cluster) {
-    cluster_ = options_.open_cluster(broker_->cluster_host());
-    broker_->set_cluster(cluster_.get());
+    auto member = std::make_unique<clustering::member>(*broker_);
+    cluster_ = options_.open_cluster(member->host());
+    member->connect(*cluster_);
+    broker_->set_cluster_side(std::move(member));
   }
   if (!options_.broker.password_file.empty()) {
     passwords_ = std::make_unique<auth::password_file>(auth::password_file::load(options_.broker.password_file));

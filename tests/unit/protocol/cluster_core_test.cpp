@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "broker/codec/reason_code.hpp"
+#include "broker/clustering/member.hpp"
 #include "broker/core/broker_impl.hpp"
 #include "tests/unit/protocol/fake_cluster.hpp"
 #include "tests/unit/protocol/fake_store.hpp"
@@ -26,13 +27,17 @@ struct cluster_core : ::testing::Test {
     c.sys_interval = std::chrono::seconds(0);
     return c;
   }();
+  clustering::member* member = nullptr;  // owned by the broker
   std::unique_ptr<core::broker> broker = [&] {
     auto b = std::make_unique<core::broker>(cfg, ex, clk);
     b->set_store(&store);
-    b->set_cluster(&cl);
+    auto m = std::make_unique<clustering::member>(*b);
+    member = m.get();
+    m->connect(cl);
+    b->set_cluster_side(std::move(m));
     return b;
   }();
-  ports::cluster_host& host() { return broker->cluster_host(); }
+  ports::cluster_host& host() { return member->host(); }
 
   std::unique_ptr<client> connect(const std::string& id, v ver, ports::worker_id w, std::uint32_t expiry = 0,
                                   bool clean = true) {
@@ -309,7 +314,7 @@ TEST_F(cluster_core, a_peers_claim_kicks_the_connection_and_hands_the_session_ov
   c->received();
   ports::claim_answer answer;
   bool answered = false;
-  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [&](ports::claim_answer a) {
+  host().on_claim(3, "dev", member->hlc.now(), true, [&](ports::claim_answer a) {
     answer = std::move(a);
     answered = true;
   });
@@ -350,7 +355,7 @@ TEST_F(cluster_core, a_peers_claim_kicks_the_connection_and_hands_the_session_ov
 TEST_F(cluster_core, what_follows_a_session_that_moved_on_from_here_follows_it_further) {
   auto c = connect("dev", v::v5, 1, 300, false);
   subscribe(*c, "s/#", 1);
-  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  host().on_claim(3, "dev", member->hlc.now(), true, [](ports::claim_answer) {});
   ex.run_all();
   auto passed_on = [](std::string payload) {
     ports::moved_delivery md;
@@ -377,14 +382,14 @@ TEST_F(cluster_core, what_follows_a_session_that_moved_on_from_here_follows_it_f
 TEST_F(cluster_core, a_session_that_moves_away_again_ends_its_lingering_copy) {
   auto c = connect("dev", v::v5, 1, 300, false);
   subscribe(*c, "s/#", 1);
-  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  host().on_claim(3, "dev", member->hlc.now(), true, [](ports::claim_answer) {});
   ex.run_all();
   host().on_move_finished(3, "dev", true);
   ex.run_all();
   // It comes back here, and leaves again before the first hand-over ended.
   auto back = connect("dev", v::v5, 1, 300, false);
   subscribe(*back, "t/#", 1);
-  host().on_claim(4, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  host().on_claim(4, "dev", member->hlc.now(), true, [](ports::claim_answer) {});
   ex.run_all();
   cl.route_changes.clear();
   host().on_move_finished(4, "dev", true);
@@ -400,7 +405,7 @@ TEST_F(cluster_core, a_session_that_moves_away_again_ends_its_lingering_copy) {
 TEST_F(cluster_core, a_move_that_does_not_happen_leaves_the_session_here) {
   auto c = connect("dev", v::v5, 1, 300, false);
   subscribe(*c, "s/#", 1);
-  host().on_claim(3, "dev", broker->internals().hlc.now(), true, [](ports::claim_answer) {});
+  host().on_claim(3, "dev", member->hlc.now(), true, [](ports::claim_answer) {});
   ex.run_all();
   host().on_move_finished(3, "dev", false);
   ex.run_all();
@@ -426,7 +431,7 @@ TEST_F(cluster_core, an_older_claim_is_refused_and_a_newer_one_elsewhere_ends_ou
   ex.run_all();
   EXPECT_EQ(answer.what, ports::claim_answer::kind::refused);
   EXPECT_FALSE(c->io.closed());
-  host().end_if_older("dev", broker->internals().hlc.now());
+  host().end_if_older("dev", member->hlc.now());
   ex.run_all();
   EXPECT_TRUE(c->io.closed());
   EXPECT_EQ(c->received_of<codec::disconnect>().at(0).reason_code, codec::rc::session_taken_over);

@@ -1,28 +1,33 @@
-// The core's side of the cluster: what peers ask of this node. Called from
+// What peers ask of this node (ports::cluster_host). Called from
 // the cluster's threads, so everything that touches a session is posted to
 // the session's owner worker (never run_on_owner from here: this thread is
 // not a worker).
-#include "broker/core/broker_impl.hpp"
+#include "broker/clustering/member.hpp"
 
-namespace flock::core {
+namespace flock::clustering {
+
+using core::message;
+using core::message_ptr;
+using core::session;
+using core::stamp;
 
 namespace {
 
 class host_impl final : public ports::cluster_host {
  public:
-  explicit host_impl(broker::impl& b) : b_(b) {}
+  explicit host_impl(member& m) : m_(m), b_(m.core()) {}
 
   void set_peer_route(ports::peer_id peer, std::string_view filter, std::uint32_t holders) override {
-    b_.remote.set(peer, filter, holders);
+    m_.remote.set(peer, filter, holders);
   }
-  void clear_peer_routes(ports::peer_id peer) override { b_.remote.clear(peer); }
+  void clear_peer_routes(ports::peer_id peer) override { m_.remote.clear(peer); }
 
   void deliver_forwarded(ports::peer_id from, std::vector<ports::forwarded_publish> batch,
                          std::function<void()> durable) override {
     // One worker per origin keeps each publisher's order.
     const ports::worker_id w = from % b_.executor.worker_count();
     b_.executor.post(w, [this, batch = std::move(batch), durable = std::move(durable)]() mutable {
-      journal::ticket last = 0;
+      core::journal::ticket last = 0;
       std::vector<ports::store_op> ops;
       for (auto& f : batch) {
         ops.clear();
@@ -44,19 +49,19 @@ class host_impl final : public ports::cluster_host {
     if (!s) return;
     post_to_owner(s, [this, md = std::move(md)](const std::shared_ptr<session>& s) mutable {
       std::vector<ports::store_op> ops;
-      delivery d = s->adopt(md, true, ops, [this] { return b_.new_id(); });
+      core::delivery d = s->adopt(md, true, ops, [this] { return b_.new_id(); });
       b_.persistence.append(ops);
       s->deliver(std::move(d), b_.now(), b_.my_stats());
     });
   }
 
   void merge_retained(message_ptr msg) override {
-    b_.hlc.observe(msg->written);
+    m_.hlc.observe(msg->written);
     if (msg->expires_at && *msg->expires_at <= b_.now()) return;
     std::vector<ports::store_op> ops;
     {
       std::unique_lock lock(b_.retained_mutex);
-      b_.apply_retained(msg, ops);
+      m_.apply_retained(msg, ops);
     }
     b_.persistence.append(ops);
   }
@@ -65,11 +70,11 @@ class host_impl final : public ports::cluster_host {
     std::vector<message_ptr> all;
     {
       std::shared_lock lock(b_.retained_mutex);
-      all.reserve(b_.retained.size() + b_.clears.size());
+      all.reserve(b_.retained.size() + m_.clears.size());
       b_.retained.for_each([&](const message_ptr& m) {
         if (!m->topic.starts_with("$SYS/")) all.push_back(m);
       });
-      b_.clears.for_each([&](const std::string& topic, const stamp& s) {
+      m_.clears.for_each([&](const std::string& topic, const stamp& s) {
         auto m = std::make_shared<message>();
         m->topic = topic;
         m->retain = true;
@@ -82,12 +87,12 @@ class host_impl final : public ports::cluster_host {
 
   std::uint64_t retained_digest() override {
     std::shared_lock lock(b_.retained_mutex);
-    return b_.retained_digest;
+    return m_.retained_digest;
   }
 
   void on_claim(ports::peer_id from, const std::string& client_id, stamp claim, bool want_session,
                 std::function<void(ports::claim_answer)> reply) override {
-    b_.hlc.observe(claim);
+    m_.hlc.observe(claim);
     auto s = find(client_id);
     if (!s) {
       // On its way to another node: the claimant cannot have it yet. Its
@@ -123,7 +128,7 @@ class host_impl final : public ports::cluster_host {
       start_move(s, from);
       ports::claim_answer a;
       a.what = ports::claim_answer::kind::session;
-      a.session = s->start_moving(from, b_.cluster);
+      a.session = s->start_moving(from, &m_.cluster());
       reply(std::move(a));
     });
   }
@@ -131,20 +136,20 @@ class host_impl final : public ports::cluster_host {
   void on_move_finished(ports::peer_id to, const std::string& client_id, bool installed) override {
     std::shared_ptr<session> s, replaced;
     {
-      std::lock_guard lock(b_.moving_mutex);
-      auto it = b_.moving.find(client_id);
-      if (it == b_.moving.end()) return;
+      std::lock_guard lock(m_.moving_mutex);
+      auto it = m_.moving.find(client_id);
+      if (it == m_.moving.end()) return;
       s = it->second;
-      b_.moving.erase(it);
+      m_.moving.erase(it);
       if (installed) {
         // Still in its moving state: what reaches it goes on to `to`. An
         // earlier copy of the id still lingering (it moved away, came back
         // and moved again) ends now.
-        auto& slot = b_.lingering[client_id];
+        auto& slot = m_.lingering[client_id];
         replaced = std::exchange(slot, s);
       }
     }
-    if (replaced) post_to_owner(replaced, [this](const std::shared_ptr<session>& r) { b_.drop_moved(r); });
+    if (replaced) post_to_owner(replaced, [this](const std::shared_ptr<session>& r) { m_.drop_moved(r); });
     if (installed) return;
     post_to_owner(s, [this](const std::shared_ptr<session>& s) {
       if (!s->ended()) keep(s);
@@ -154,17 +159,17 @@ class host_impl final : public ports::cluster_host {
   void handover_done(const std::string& client_id) override {
     std::shared_ptr<session> s;
     {
-      std::lock_guard lock(b_.moving_mutex);
-      auto it = b_.lingering.find(client_id);
-      if (it == b_.lingering.end()) return;
+      std::lock_guard lock(m_.moving_mutex);
+      auto it = m_.lingering.find(client_id);
+      if (it == m_.lingering.end()) return;
       s = it->second;
-      b_.lingering.erase(it);
+      m_.lingering.erase(it);
     }
-    post_to_owner(s, [this](const std::shared_ptr<session>& s) { b_.drop_moved(s); });
+    post_to_owner(s, [this](const std::shared_ptr<session>& s) { m_.drop_moved(s); });
   }
 
   void end_if_older(const std::string& client_id, stamp other) override {
-    b_.hlc.observe(other);
+    m_.hlc.observe(other);
     auto s = find(client_id);
     if (!s || !(claimed(s) < other)) return;
     post_to_owner(s, [this, other](const std::shared_ptr<session>& s) {
@@ -184,28 +189,28 @@ class host_impl final : public ports::cluster_host {
   }
 
   void peer_down(ports::peer_id peer) override {
-    b_.remote.clear(peer);
+    m_.remote.clear(peer);
     // Sessions on their way there stay here; the owner checks where each was going.
     std::vector<std::shared_ptr<session>> all;
     {
-      std::lock_guard lock(b_.moving_mutex);
-      for (const auto& [id, s] : b_.moving) all.push_back(s);
+      std::lock_guard lock(m_.moving_mutex);
+      for (const auto& [id, s] : m_.moving) all.push_back(s);
     }
     for (auto& s : all) {
       post_to_owner(s, [this, peer](const std::shared_ptr<session>& s) {
         if (s->ended() || !s->moving() || s->moving_to() != peer) return;
         {
-          std::lock_guard lock(b_.moving_mutex);
-          auto it = b_.moving.find(s->client_id());
-          if (it == b_.moving.end() || it->second != s) return;
-          b_.moving.erase(it);
+          std::lock_guard lock(m_.moving_mutex);
+          auto it = m_.moving.find(s->client_id());
+          if (it == m_.moving.end() || it->second != s) return;
+          m_.moving.erase(it);
         }
         keep(s);
       });
     }
   }
 
-  hybrid_clock& clock() override { return b_.hlc; }
+  core::hybrid_clock& clock() override { return m_.hlc; }
 
   void hand_off(ports::peer_id to, const std::string& client_id,
                 std::function<void(std::optional<ports::moved_session>)> reply) override {
@@ -216,17 +221,17 @@ class host_impl final : public ports::cluster_host {
       // connection (expiry 0) has nothing to hand over.
       if (s->ended() || s->sink() || s->awaiting_transfer() || s->expiry_interval() == 0) return reply(std::nullopt);
       start_move(s, to);
-      reply(s->start_moving(to, b_.cluster));
+      reply(s->start_moving(to, &m_.cluster()));
     });
   }
 
   void adopt_session(ports::peer_id, const std::string& client_id, ports::moved_session m,
                      std::function<void(bool)> done) override {
-    b_.hlc.observe(m.claimed);
+    m_.hlc.observe(m.claimed);
     // Just newer than the copy it came from (so that copy loses if it ever
     // comes back), older than any later connect.
     const stamp claim{m.claimed.time, m.claimed.node + 1};
-    const ports::worker_id w = static_cast<ports::worker_id>(node_hash(client_id) % b_.executor.worker_count());
+    const ports::worker_id w = static_cast<ports::worker_id>(core::node_hash(client_id) % b_.executor.worker_count());
     auto s = std::make_shared<session>(client_id, b_.new_id(), w, b_.config, b_.persistence);
     s->set_claimed(claim);
     std::shared_ptr<session> older;
@@ -247,12 +252,12 @@ class host_impl final : public ports::cluster_host {
       std::vector<ports::store_op> ops;
       s->absorb(std::move(m), ops, [this] { return b_.new_id(); });
       if (s->expiry_interval() != 0xFFFFFFFF) s->set_expires_at(b_.now() + std::chrono::seconds(s->expiry_interval()));
-      journal::ticket last = b_.persistence.append(ops);
+      core::journal::ticket last = b_.persistence.append(ops);
       for (const auto& [filter, opts] : subscriptions) last = std::max(last, b_.subscribe(s, filter, opts).ticket);
       last = std::max(last, s->save(false));
       b_.watch(s);
       // Older copies elsewhere end; a newer one elsewhere ends this one.
-      if (b_.cluster) b_.cluster->announce(s->client_id(), claim);
+      m_.cluster().announce(s->client_id(), claim);
       b_.persistence.when_durable(last, b_.current(), [done = std::move(done)] { done(true); });
     });
   }
@@ -266,18 +271,18 @@ class host_impl final : public ports::cluster_host {
       auto it = b_.directory.find(s->client_id());
       if (it != b_.directory.end() && it->second == s) b_.directory.erase(it);
     }
-    std::lock_guard lock(b_.moving_mutex);
-    b_.moving[s->client_id()] = s;
+    std::lock_guard lock(m_.moving_mutex);
+    m_.moving[s->client_id()] = s;
   }
   std::shared_ptr<session> find_moving(const std::string& client_id) {
-    std::lock_guard lock(b_.moving_mutex);
-    auto it = b_.moving.find(client_id);
-    return it == b_.moving.end() ? nullptr : it->second;
+    std::lock_guard lock(m_.moving_mutex);
+    auto it = m_.moving.find(client_id);
+    return it == m_.moving.end() ? nullptr : it->second;
   }
   std::shared_ptr<session> find_lingering(const std::string& client_id) {
-    std::lock_guard lock(b_.moving_mutex);
-    auto it = b_.lingering.find(client_id);
-    return it == b_.lingering.end() ? nullptr : it->second;
+    std::lock_guard lock(m_.moving_mutex);
+    auto it = m_.lingering.find(client_id);
+    return it == m_.lingering.end() ? nullptr : it->second;
   }
   std::shared_ptr<session> find(const std::string& client_id) {
     std::lock_guard lock(b_.directory_mutex);
@@ -314,11 +319,12 @@ class host_impl final : public ports::cluster_host {
     if (s->expires_at() || s->will()) b_.watch(s);
   }
 
-  broker::impl& b_;
+  member& m_;
+  core::broker::impl& b_;
 };
 
 }  // namespace
 
-std::unique_ptr<ports::cluster_host> make_cluster_host(broker::impl& b) { return std::make_unique<host_impl>(b); }
+std::unique_ptr<ports::cluster_host> make_host(member& m) { return std::make_unique<host_impl>(m); }
 
-}  // namespace flock::core
+}  // namespace flock::clustering

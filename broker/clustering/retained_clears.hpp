@@ -14,14 +14,14 @@
 #include "broker/core/stamp.hpp"
 #include "broker/ports/clock.hpp"
 
-namespace flock::core {
+namespace flock::clustering {
 
 class retained_clears {
  public:
   static constexpr std::size_t max_entries = 100000;
   static constexpr std::chrono::hours max_age{24};
 
-  void put(std::string_view topic, stamp s, ports::time_point now) {
+  void put(std::string_view topic, core::stamp s, ports::time_point now) {
     auto [it, added] = by_topic_.try_emplace(std::string(topic), s);
     if (!added) {
       if (it->second < s) it->second = s;
@@ -31,9 +31,9 @@ class retained_clears {
     while (order_.size() > max_entries) pop_oldest();
   }
   // The stamp of the topic's clear, or an empty stamp.
-  stamp find(std::string_view topic) const {
+  core::stamp find(std::string_view topic) const {
     auto it = by_topic_.find(std::string(topic));
-    return it == by_topic_.end() ? stamp{} : it->second;
+    return it == by_topic_.end() ? core::stamp{} : it->second;
   }
   void erase(std::string_view topic) { by_topic_.erase(std::string(topic)); }
   void expire(ports::time_point now) {
@@ -54,18 +54,18 @@ class retained_clears {
     by_topic_.erase(order_.front().topic);  // a no-op when erase() took it already
     order_.pop_front();
   }
-  std::unordered_map<std::string, stamp> by_topic_;
+  std::unordered_map<std::string, core::stamp> by_topic_;
   std::deque<entry> order_;
 };
 
 // One retained message's part of the digest: XOR of these over all retained
 // messages is the same on two nodes holding the same (topic, stamp) pairs.
-inline std::uint64_t retained_digest_part(std::string_view topic, const stamp& s) {
-  std::uint64_t h = node_hash(topic) ^ (s.time * 0x9E3779B97F4A7C15ull) ^ (s.node * 0xC2B2AE3D27D4EB4Full);
+inline std::uint64_t retained_digest_part(std::string_view topic, const core::stamp& s) {
+  std::uint64_t h = core::node_hash(topic) ^ (s.time * 0x9E3779B97F4A7C15ull) ^ (s.node * 0xC2B2AE3D27D4EB4Full);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
   return h;
 }
 
-}  // namespace flock::core
+}  // namespace flock::clustering

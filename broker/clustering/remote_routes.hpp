@@ -19,7 +19,7 @@
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/cluster.hpp"
 
-namespace flock::core {
+namespace flock::clustering {
 
 struct remote_peer {
   ports::peer_id id = 0;
@@ -32,7 +32,7 @@ struct route_weight {
 
 class remote_routes {
  public:
-  using index_type = basic_subscription_index<remote_peer, route_weight>;
+  using index_type = core::basic_subscription_index<remote_peer, route_weight>;
   using group = index_type::group;
 
   // holders 0 removes the route.
@@ -85,4 +85,4 @@ class remote_routes {
   std::atomic<std::size_t> size_{0};
 };
 
-}  // namespace flock::core
+}  // namespace flock::clustering
