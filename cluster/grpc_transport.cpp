@@ -18,6 +18,9 @@ namespace flock::cluster {
 
 namespace {
 
+// How long a stopping node waits for its peers to read what it wrote last.
+constexpr std::chrono::seconds graceful_close_timeout{1};
+
 // Streams end on our side when the peer is gone; reconnecting must not wait
 // for gRPC's default backoff (up to two minutes) once the peer is back.
 grpc::ChannelArguments channel_arguments() {
@@ -38,12 +41,13 @@ grpc::ChannelArguments channel_arguments() {
 }
 
 class grpc_transport_impl;
+class client_stream;
 
 // Counts live streams so shutdown can wait for the last OnDone.
 struct stream_registry {
   std::mutex mutex;
-  std::condition_variable idle;
-  std::set<grpc::ClientContext*> clients;  // to cancel at shutdown
+  std::condition_variable idle;  // live or clients went down
+  std::set<client_stream*> clients;  // to close at shutdown (erased in OnDone, before the delete)
   int live = 0;
   bool stopping = false;
   void add() {
@@ -52,7 +56,8 @@ struct stream_registry {
   }
   void remove() {
     std::lock_guard lock(mutex);
-    if (--live == 0) idle.notify_all();
+    --live;
+    idle.notify_all();
   }
 };
 
@@ -118,7 +123,7 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     registry_.add();
     {
       std::lock_guard lock(registry_.mutex);
-      registry_.clients.insert(&ctx_);
+      registry_.clients.insert(this);
       if (registry_.stopping) ctx_.TryCancel();
     }
     handle_->attach(this);
@@ -133,11 +138,21 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
 
   void write(wire::Batch batch) {
     std::lock_guard lock(mutex_);
-    if (ended_) return;
+    if (ended_ || closing_) return;
     writes_.add(batch);
     if (auto* b = writes_.next()) StartWrite(b);
   }
   void cancel() { ctx_.TryCancel(); }
+  // Shutdown: what is written or waiting goes out, then our side ends; the
+  // peer ends its side once it has read everything (a cancel could drop
+  // frames still in gRPC's buffers: a session's last deliveries, say).
+  // Under the registry's lock.
+  void close_gracefully() {
+    std::lock_guard lock(mutex_);
+    if (ended_ || closing_) return;
+    closing_ = true;
+    if (!writes_.writing) write_next_or_end();
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -159,8 +174,7 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
       std::lock_guard lock(mutex_);
       writes_.written();
       if (!ok) return;  // the read fails too, and OnDone follows
-      if (!ended_)
-        if (auto* b = writes_.next()) StartWrite(b);
+      if (!ended_) write_next_or_end();
     }
     events_->on_written();
   }
@@ -168,7 +182,7 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
     handle_->detach();
     {
       std::lock_guard lock(registry_.mutex);
-      registry_.clients.erase(&ctx_);
+      registry_.clients.erase(this);
     }
     events_->on_closed();
     auto& reg = registry_;
@@ -181,10 +195,21 @@ class client_stream final : public grpc::ClientBidiReactor<wire::Batch, wire::Ba
   grpc::ClientContext ctx_;
   std::shared_ptr<outbound_events> events_;
   std::shared_ptr<client_handle> handle_;
+  // Under mutex_, no write in flight.
+  void write_next_or_end() {
+    if (auto* b = writes_.next()) return StartWrite(b);
+    if (closing_ && !writes_done_) {
+      writes_done_ = true;
+      StartWritesDone();
+    }
+  }
+
   std::mutex mutex_;
   wire::Batch in_;
   write_queue writes_;
   bool ended_ = false;
+  bool closing_ = false;      // shutting down: no new writes
+  bool writes_done_ = false;  // our side ended
 };
 
 void client_handle::write(wire::Batch batch) {
@@ -331,10 +356,14 @@ class grpc_transport_impl final : public transport {
 
   void shutdown() override {
     {
-      std::lock_guard lock(registry_.mutex);
+      std::unique_lock lock(registry_.mutex);
       if (registry_.stopping) return;
       registry_.stopping = true;
-      for (auto* ctx : registry_.clients) ctx->TryCancel();
+      // Our streams to the peers end politely, so the frames written last
+      // arrive; a peer that does not answer in time is cut off.
+      for (auto* c : registry_.clients) c->close_gracefully();
+      registry_.idle.wait_for(lock, graceful_close_timeout, [&] { return registry_.clients.empty(); });
+      for (auto* c : registry_.clients) c->cancel();
     }
     if (server_) server_->Shutdown(std::chrono::system_clock::now());  // cancels the streams still open
     std::unique_lock lock(registry_.mutex);

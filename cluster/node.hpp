@@ -167,6 +167,9 @@ class node final : public ports::cluster {
     std::uint64_t to_incarnation = 0;
     std::uint64_t route_seq = 0;
     bool self_pending = false;  // our own replica of `to` is not there yet
+    // Once it is: our own publishes up to this number (message::local_seq)
+    // were routed without `to`'s routes, so they are passed on.
+    std::uint64_t self_through = 0;
     struct reached {
       std::uint64_t incarnation = 0;
       std::uint64_t forward_seq = 0;  // routed here up to this: done

@@ -52,6 +52,7 @@ void node::start_handover(peer& to, std::uint64_t to_incarnation, const wire::Mo
   h.to_incarnation = to_incarnation;
   h.route_seq = m.route_seq();
   h.self_pending = !holds_routes_of(to, to_incarnation, h.route_seq);
+  if (!h.self_pending) h.self_through = to.local_publishes_at_routes;
   h.deadline = now() + opts_.handover_timeout;
   // What the new node routed here before it held the session may still be
   // on its way (forwards and this frame take different paths).
@@ -85,7 +86,9 @@ void node::update_relaying(const handover& h) {
   constexpr auto all = std::numeric_limits<std::uint64_t>::max();
   std::map<ports::peer_id, std::uint64_t> origins;
   for (const auto& [pid, r] : h.waiting) origins.emplace(pid, r ? r->forward_seq : all);
-  if (h.self_pending) origins.emplace(self_origin, all);
+  // Our own publishes routed before we held `to`'s routes may still be on
+  // their way to the session (queued for its worker): passed on too.
+  origins.emplace(self_origin, h.self_pending ? all : h.self_through);
   std::lock_guard lock(relay_mutex_);
   relaying_[h.client_id] = std::move(origins);
 }
@@ -98,6 +101,7 @@ void node::check_handover(std::uint64_t id, ports::time_point t) {
   bool changed = false;  // relaying_ needs an update
   if (h.self_pending && to && holds_routes_of(*to, h.to_incarnation, h.route_seq)) {
     h.self_pending = false;
+    h.self_through = to->local_publishes_at_routes;
     changed = true;
   }
   changed |= std::erase_if(h.waiting, [&](const auto& w) {

@@ -77,8 +77,9 @@ void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, cor
     const bool passed_on = d.msg->from_peer && d.msg->peer_seq == 0;  // nobody else has it
     if (auto it = relaying_.find(client_id); it != relaying_.end() && !passed_on) {
       const ports::peer_id origin = d.msg->from_peer ? d.msg->peer_slot : self_origin;
+      const std::uint64_t seq = d.msg->from_peer ? d.msg->peer_seq : d.msg->local_seq;
       auto o = it->second.find(origin);
-      if (o == it->second.end() || d.msg->peer_seq > o->second) return;
+      if (o == it->second.end() || seq > o->second) return;
     }
   }
   wire::Frame f;

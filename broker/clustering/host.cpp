@@ -21,6 +21,7 @@ class host_impl final : public ports::cluster_host {
     m_.remote.set(peer, filter, holders);
   }
   void clear_peer_routes(ports::peer_id peer) override { m_.remote.clear(peer); }
+  std::uint64_t local_publishes() override { return m_.remote.publishes(); }
 
   void deliver_forwarded(ports::peer_id from, std::vector<ports::forwarded_publish> batch,
                          std::function<void()> durable) override {

@@ -59,6 +59,12 @@ class remote_routes {
     size_.store(index_.size(), std::memory_order_release);
   }
 
+  // Numbers a local publish; under mutex() (shared), in the section that
+  // reads the routes for it. A number above what publishes() returned after
+  // a route change belongs to a publish that saw the change.
+  std::uint64_t next_publish() { return publishes_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  std::uint64_t publishes() const { return publishes_.load(std::memory_order_relaxed); }
+
   bool empty() const { return size_.load(std::memory_order_acquire) == 0; }
   std::size_t size() const { return size_.load(std::memory_order_acquire); }
   std::size_t routes_of(ports::peer_id peer) const {
@@ -83,6 +89,7 @@ class remote_routes {
   std::vector<std::shared_ptr<remote_peer>> targets_;  // by peer id
   std::unordered_map<ports::peer_id, std::unordered_map<std::string, std::uint32_t>> filters_;
   std::atomic<std::size_t> size_{0};
+  std::atomic<std::uint64_t> publishes_{0};
 };
 
 }  // namespace flock::clustering

@@ -54,9 +54,11 @@ void member::plan_peers(const core::message& msg, const std::vector<ports::share
   auto& remote_groups = t_remote_groups;
   remote_groups.clear();
   // A message from a peer is delivered here only; $SYS is per node.
-  if (!forwarded && !remote.empty() && !msg.topic.starts_with("$SYS/")) {
+  if (!forwarded && !msg.topic.starts_with("$SYS/")) {
     plan.routes_held = std::shared_lock(remote.mutex());
-    remote.index().match(
+    msg.local_seq = remote.next_publish();
+    if (!remote.empty())
+      remote.index().match(
         msg.topic, [&](const std::shared_ptr<remote_peer>& p, const route_weight&) { copy_for(plan, p->id); },
         [&](const remote_routes::group& g) { remote_groups.push_back({&g, false}); });
   }

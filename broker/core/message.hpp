@@ -43,6 +43,10 @@ struct message {
   bool from_peer = false;
   std::uint32_t peer_slot = 0;  // from_peer: which peer (its ports::peer_id)
   std::uint64_t peer_seq = 0;   // from_peer: its number on that peer's stream (0: passed on with a moving session)
+  // Published here, in a cluster: its number among this node's publishes,
+  // taken while the peers' routes were read for it (a moved session's
+  // hand-over tells by it which publishes saw the new node's routes).
+  mutable std::uint64_t local_seq = 0;
   // Retained messages: when and where the retained copy was written, so that
   // every node resolves concurrent writes to a topic the same way. Set once,
   // by broker::impl::publish before the message is visible to other threads,

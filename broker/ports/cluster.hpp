@@ -188,6 +188,10 @@ class cluster_host {
   // Peer routes as the peer announced them (holders 0: gone).
   virtual void set_peer_route(peer_id peer, std::string_view filter, std::uint32_t holders) = 0;
   virtual void clear_peer_routes(peer_id peer) = 0;
+  // How many local publishes have read the peers' routes so far: read after
+  // a route change, every publish numbered above it (message::local_seq)
+  // was routed with the change.
+  virtual std::uint64_t local_publishes() = 0;
 
   // --- delivery ---
   // Publishes forwarded by a peer, in its order, delivered to local

@@ -262,6 +262,7 @@ TEST_F(trio, a_moved_sessions_old_node_routes_for_it_until_every_peer_has_the_ne
   nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "via-a"));
   auto local = from_peer(0, "local");
   std::const_pointer_cast<core::message>(local.msg)->from_peer = false;
+  local.msg->local_seq = 1;  // c's core numbered it after c applied a's routes (local_publishes() was 0)
   nodes[2]->deliver_to_moved(id(2, 0), "dev", local);
   ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
   {
@@ -276,6 +277,31 @@ TEST_F(trio, a_moved_sessions_old_node_routes_for_it_until_every_peer_has_the_ne
   std::lock_guard lock(hosts[0]->mutex);
   ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
   EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "via-b");
+}
+
+TEST_F(trio, what_the_old_node_routed_itself_before_it_held_the_new_nodes_routes_is_passed_on) {
+  // c's core had numbered 5 local publishes when c applied a's routes: those
+  // may still be on their way to the session (queued for its worker) and
+  // went nowhere else; later ones went to a by a's route.
+  start();
+  hosts[2]->publishes = 5;
+  net.cut("a", "b");  // keeps the hand-over open: b does not hear a's routes
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  move_dev_from_c_to_a(*this);
+  auto local = [](std::string payload, std::uint64_t seq) {
+    auto d = from_peer(0, std::move(payload));
+    std::const_pointer_cast<core::message>(d.msg)->from_peer = false;
+    d.msg->local_seq = seq;
+    return d;
+  };
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", local("late", 6));
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", local("early", 5));
+  ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
+  net.heal("a", "b");
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->handovers_done == std::vector<std::string>{"dev"}; }));
+  std::lock_guard lock(hosts[0]->mutex);
+  ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
+  EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "early");
 }
 
 TEST_F(trio, what_the_new_node_forwarded_before_it_held_the_session_is_passed_on) {
