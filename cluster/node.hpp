@@ -57,6 +57,9 @@ class node final : public ports::cluster {
   void stop() override;
 
   ports::cluster_status status() override;
+  // How many peers the hand-over of a session moved from here still waits
+  // for (tests); nullopt: none open. Not from the node's thread.
+  std::optional<std::size_t> handover_waits(const std::string& client_id);
   // The slot of a peer by name (tests, $SYS); nullopt if never heard of.
   std::optional<ports::peer_id> peer_id(const std::string& name) {
     auto* p = find_peer(name);
@@ -168,7 +171,7 @@ class node final : public ports::cluster {
     std::uint64_t route_seq = 0;
     bool self_pending = false;  // our own replica of `to` is not there yet
     // Once it is: our own publishes up to this number (message::local_seq)
-    // were routed without `to`'s routes, so they are passed on.
+    // may have reached `to` before the session did, so they are passed on.
     std::uint64_t self_through = 0;
     struct reached {
       std::uint64_t incarnation = 0;
@@ -178,6 +181,10 @@ class node final : public ports::cluster {
     // node too: what it forwarded before it held the session). Not reached
     // yet: everything from them is passed on; reached: up to forward_seq.
     std::map<ports::peer_id, std::optional<reached>> waiting;
+    // Peers no longer waited for (reached, or gone): what they sent up to
+    // this is still passed on, as it may still be queued here for the
+    // session's worker.
+    std::map<ports::peer_id, std::uint64_t> waited;
     ports::time_point deadline;
   };
   // Not a slot: publishes from this node's own clients, in relaying_.

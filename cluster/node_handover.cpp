@@ -12,6 +12,7 @@
 // publish it forwarded to us before; when we have routed that one, it needs
 // us no more. Once all answered (or handover_timeout passed) the core drops
 // the session here and its routes go.
+#include <future>
 #include <limits>
 
 #include "broker/server/log.hpp"
@@ -52,7 +53,12 @@ void node::start_handover(peer& to, std::uint64_t to_incarnation, const wire::Mo
   h.to_incarnation = to_incarnation;
   h.route_seq = m.route_seq();
   h.self_pending = !holds_routes_of(to, to_incarnation, h.route_seq);
-  if (!h.self_pending) h.self_through = to.local_publishes_at_routes;
+  // Our own publishes routed from now on send `to` a copy that arrives after
+  // the session's subscriptions there (they came before this frame); one
+  // routed earlier may have reached `to` first, or not at all (its route
+  // there may be older than the session: another subscriber's), so what it
+  // left for the session is passed on.
+  if (!h.self_pending) h.self_through = host_.local_publishes();
   h.deadline = now() + opts_.handover_timeout;
   // What the new node routed here before it held the session may still be
   // on its way (forwards and this frame take different paths).
@@ -84,7 +90,7 @@ void node::ask_barrier(peer& p, std::uint64_t id, const handover& h) {
 
 void node::update_relaying(const handover& h) {
   constexpr auto all = std::numeric_limits<std::uint64_t>::max();
-  std::map<ports::peer_id, std::uint64_t> origins;
+  std::map<ports::peer_id, std::uint64_t> origins = h.waited;
   for (const auto& [pid, r] : h.waiting) origins.emplace(pid, r ? r->forward_seq : all);
   // Our own publishes routed before we held `to`'s routes may still be on
   // their way to the session (queued for its worker): passed on too.
@@ -101,13 +107,15 @@ void node::check_handover(std::uint64_t id, ports::time_point t) {
   bool changed = false;  // relaying_ needs an update
   if (h.self_pending && to && holds_routes_of(*to, h.to_incarnation, h.route_seq)) {
     h.self_pending = false;
-    h.self_through = to->local_publishes_at_routes;
+    h.self_through = host_.local_publishes();
     changed = true;
   }
   changed |= std::erase_if(h.waiting, [&](const auto& w) {
     if (!w.second) return false;
     peer* p = slot(w.first);
-    return !p || p->routed_seq(w.second->incarnation) >= w.second->forward_seq;
+    if (p && p->routed_seq(w.second->incarnation) < w.second->forward_seq) return false;
+    h.waited[w.first] = w.second->forward_seq;
+    return true;
   }) > 0;
   // The new node gone, or all done.
   if (!to || (h.waiting.empty() && !h.self_pending)) return finish_handover(id);
@@ -117,6 +125,17 @@ void node::check_handover(std::uint64_t id, ports::time_point t) {
     return finish_handover(id);
   }
   if (changed) update_relaying(h);
+}
+
+std::optional<std::size_t> node::handover_waits(const std::string& client_id) {
+  std::promise<std::optional<std::size_t>> answer;
+  asio::post(io_, [&] {
+    auto it = handover_of_.find(client_id);
+    if (it == handover_of_.end()) return answer.set_value(std::nullopt);
+    const auto& h = handovers_.at(it->second);
+    answer.set_value(h.waiting.size() + (h.self_pending ? 1 : 0));
+  });
+  return answer.get_future().get();
 }
 
 void node::check_handovers(ports::time_point t) {
@@ -155,7 +174,10 @@ void node::forget_peer_in_handovers(ports::peer_id pid) {
       h.waiting.clear();  // nothing to pass on to
       h.self_pending = false;
       touched.push_back(id);
-    } else if (h.waiting.erase(pid)) {
+    } else if (auto w = h.waiting.find(pid); w != h.waiting.end()) {
+      // What it sent before it went may still be queued here.
+      h.waited[pid] = w->second ? w->second->forward_seq : std::numeric_limits<std::uint64_t>::max();
+      h.waiting.erase(w);
       touched.push_back(id);
     }
   }

@@ -290,14 +290,12 @@ void node::on_route_snapshot(peer& p, const wire::RouteSnapshot& s, const std::s
   for (const auto& r : s.routes()) routes.emplace_back(r.filter(), r.holders());
   auto r = p.routes.snapshot(s.seq(), s.first(), s.last(), routes,
                              [&](std::string_view filter, std::uint32_t holders) { host_.set_peer_route(p.id, filter, holders); });
-  p.local_publishes_at_routes = host_.local_publishes();
   if (r == route_replica::result::resync) ask_resync(p, link);
 }
 
 void node::on_route_delta(peer& p, const wire::RouteDelta& d, const std::shared_ptr<inbound_link>& link) {
   auto r = p.routes.delta(d.seq(), d.route().filter(), d.route().holders(),
                           [&](std::string_view filter, std::uint32_t holders) { host_.set_peer_route(p.id, filter, holders); });
-  p.local_publishes_at_routes = host_.local_publishes();
   if (r == route_replica::result::resync) return ask_resync(p, link);
   if (d.changed_unix_us() != 0) {
     auto lag = core::wall_clock_us() - d.changed_unix_us();  // the peer's clock may run ahead

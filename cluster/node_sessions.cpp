@@ -257,25 +257,27 @@ void node::drain() {
         // The same node for a client id whoever drains: spreads sessions evenly.
         peer* target = targets[core::node_hash(id) % targets.size()];
         host_.hand_off(target->id, id, [this, id, to = target->id, timeout](std::optional<ports::moved_session> m) {
-          // On a worker: encode there, then register and send on our thread.
-          std::optional<wire::Frame> frame;
-          if (m) {
-            frame.emplace();
-            auto* h = frame->mutable_handoff();
-            h->set_client_id(id);
-            encode_session(*m, now(), *h->mutable_session());
-          }
-          asio::post(io_, [this, id, to, timeout, frame = std::move(frame)]() mutable {
+          // On the session's worker, which from now on passes on to `to`
+          // what reaches the session: the session is sent from here too, so
+          // those deliveries cannot overtake it (the new node would not know
+          // the session yet and drop them). Registered first, on our thread,
+          // so that `to`'s answer finds the move.
+          asio::post(io_, [this, id, to, timeout, moving = m.has_value()] {
             std::lock_guard lock(drain_mutex_);
             --drain_replies_;
-            if (frame) {
+            if (moving) {
               new_move(id);
               moves_[id] = {to, now() + timeout};
               drain_waiting_[id] = to;
-              if (peer* p = slot(to)) p->send(std::move(*frame));
             }
             drained_cv_.notify_all();
           });
+          if (!m) return;
+          wire::Frame frame;
+          auto* h = frame.mutable_handoff();
+          h->set_client_id(id);
+          encode_session(*m, now(), *h->mutable_session());
+          if (peer* p = slot(to)) p->send(std::move(frame));
         });
       }
     }

@@ -84,9 +84,6 @@ class peer : public std::enable_shared_from_this<peer> {
   ports::time_point last_heartbeat{};
   std::chrono::milliseconds backoff{100};
   route_replica routes;            // what it announced
-  // The core's local_publishes() read after the last change of `routes` was
-  // applied: our own publishes numbered above it were routed with it.
-  std::uint64_t local_publishes_at_routes = 0;
   // From its route change (its clock) to applied here, per delta; read by
   // scrapes from any thread.
   core::latency_histogram route_lag{core::latency_bounds_us};

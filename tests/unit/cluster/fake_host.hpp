@@ -76,6 +76,7 @@ class fake_host final : public ports::cluster_host {
   }
   void deliver_to_session(const std::string& client_id, ports::moved_delivery d) override {
     std::lock_guard lock(mutex);
+    arrivals.push_back("delivery " + client_id);
     session_deliveries.emplace_back(client_id, std::move(d));
   }
   void merge_retained(core::message_ptr msg) override {
@@ -137,7 +138,7 @@ class fake_host final : public ports::cluster_host {
     std::erase_if(routes, [&](const auto& e) { return e.first.first == peer; });
   }
   core::hybrid_clock& clock() override { return clock_; }
-  void hand_off(ports::peer_id, const std::string& client_id,
+  void hand_off(ports::peer_id to, const std::string& client_id,
                 std::function<void(std::optional<ports::moved_session>)> reply) override {
     ports::moved_session m;
     {
@@ -149,17 +150,22 @@ class fake_host final : public ports::cluster_host {
       handed_off.push_back(client_id);
     }
     reply(std::move(m));
+    // As the session's worker goes on: what reaches the session next follows it.
+    if (after_hand_off) after_hand_off(to, client_id);
   }
+  std::function<void(ports::peer_id, const std::string&)> after_hand_off;
   void adopt_session(ports::peer_id, const std::string& client_id, ports::moved_session m,
                      std::function<void(bool)> done) override {
     {
       std::lock_guard lock(mutex);
       adopted.push_back(client_id);
+      arrivals.push_back("session " + client_id);
       sessions[client_id] = m.claimed;
     }
     done(!refuse_adoption);
   }
   std::vector<std::string> handed_off, adopted;
+  std::vector<std::string> arrivals;  // sessions adopted and deliveries to sessions, in order
   bool refuse_adoption = false;
 
  private:

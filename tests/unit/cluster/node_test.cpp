@@ -262,7 +262,7 @@ TEST_F(trio, a_moved_sessions_old_node_routes_for_it_until_every_peer_has_the_ne
   nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "via-a"));
   auto local = from_peer(0, "local");
   std::const_pointer_cast<core::message>(local.msg)->from_peer = false;
-  local.msg->local_seq = 1;  // c's core numbered it after c applied a's routes (local_publishes() was 0)
+  local.msg->local_seq = 1;  // c's core numbered it after the move finished (local_publishes() was 0)
   nodes[2]->deliver_to_moved(id(2, 0), "dev", local);
   ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
   {
@@ -280,9 +280,10 @@ TEST_F(trio, a_moved_sessions_old_node_routes_for_it_until_every_peer_has_the_ne
 }
 
 TEST_F(trio, what_the_old_node_routed_itself_before_it_held_the_new_nodes_routes_is_passed_on) {
-  // c's core had numbered 5 local publishes when c applied a's routes: those
-  // may still be on their way to the session (queued for its worker) and
-  // went nowhere else; later ones went to a by a's route.
+  // c's core had numbered 5 local publishes when a said it holds the
+  // session: those may have reached a before the session did, or still be
+  // queued for the session's worker here; later ones reach it through a's
+  // route.
   start();
   hosts[2]->publishes = 5;
   net.cut("a", "b");  // keeps the hand-over open: b does not hear a's routes
@@ -325,6 +326,35 @@ TEST_F(trio, what_the_new_node_forwarded_before_it_held_the_session_is_passed_on
   std::lock_guard lock(hosts[0]->mutex);
   ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
   EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "early");
+}
+
+TEST_F(trio, what_a_peer_forwarded_is_still_passed_on_after_its_wait_ended) {
+  start();
+  // a forwarded one publish to c before it held the session.
+  hosts[2]->hold_durable = true;
+  nodes[0]->forward(id(0, 2), message("s/1", 1), {}, nullptr);
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->delivered.size() == 1; }));
+  net.cut("a", "b");  // keeps the hand-over open: b does not hear a's routes
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  move_dev_from_c_to_a(*this);
+  ASSERT_EQ(nodes[2]->handover_waits("dev"), std::optional<std::size_t>(2));  // a's earlier publish, b
+  {
+    std::lock_guard lock(hosts[2]->mutex);
+    hosts[2]->hold_durable = false;
+    for (auto& f : hosts[2]->held) f();
+    hosts[2]->held.clear();
+  }
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[2]->handover_waits("dev") == std::optional<std::size_t>(1); }));
+  // c routed a's publish (durable here), but its delivery to the session
+  // comes only now (it waited behind others on the session's worker).
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "routed-before", 1));
+  nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "routed-after", 2));
+  ASSERT_TRUE(hosts[0]->wait([&] { return hosts[0]->session_deliveries.size() >= 1; }));
+  net.heal("a", "b");
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->handovers_done == std::vector<std::string>{"dev"}; }));
+  std::lock_guard lock(hosts[0]->mutex);
+  ASSERT_EQ(hosts[0]->session_deliveries.size(), 1u);
+  EXPECT_EQ(hosts[0]->session_deliveries[0].second.msg->payload, "routed-before");
 }
 
 TEST_F(trio, a_moved_sessions_hand_over_ends_at_once_when_every_peer_has_the_new_nodes_routes) {
@@ -398,6 +428,24 @@ TEST_F(trio, a_node_that_shuts_down_hands_its_sessions_to_the_others_first) {
   std::lock_guard lock(hosts[0]->mutex);
   EXPECT_EQ(hosts[0]->moves_finished.size(), 3u);
   for (const auto& [id, installed] : hosts[0]->moves_finished) EXPECT_TRUE(installed) << id;
+}
+
+TEST_F(trio, a_delivery_that_follows_a_handed_over_session_arrives_after_it) {
+  start();
+  {
+    std::lock_guard lock(hosts[0]->mutex);
+    hosts[0]->sessions = {{"s1", core::stamp{1, 1}}};
+  }
+  // The session's worker passes on the next delivery as soon as it handed
+  // the session over: the new node must hear of the session first.
+  hosts[0]->after_hand_off = [&](ports::peer_id to, const std::string& client_id) {
+    nodes[0]->deliver_to_moved(to, client_id, from_peer(to, "next", 0));
+  };
+  nodes[0]->drain();
+  auto& to = *hosts[hosts[1]->wait([&] { return !hosts[1]->adopted.empty(); }, 0ms) ? 1 : 2];
+  ASSERT_TRUE(to.wait([&] { return to.arrivals.size() == 2; }));
+  std::lock_guard lock(to.mutex);
+  EXPECT_EQ(to.arrivals, (std::vector<std::string>{"session s1", "delivery s1"}));
 }
 
 TEST_F(trio, sessions_the_others_decline_stay_on_the_node_that_drains) {
