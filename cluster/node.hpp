@@ -268,6 +268,14 @@ class node final : public ports::cluster {
   // the rest reach the new node directly. Read by workers in deliver_to_moved.
   std::mutex relay_mutex_;
   std::unordered_map<std::string, std::map<ports::peer_id, std::uint64_t>> relaying_;
+  // Hand-overs that ended: their relaying_ entry stays until this time (node
+  // thread), as the moved session is dropped here a little later and may
+  // still see deliveries; passing those all on would duplicate them.
+  std::unordered_map<std::string, ports::time_point> relaying_ended_;
+  void forget_ended_relaying(ports::time_point now);
+  // The client's session comes here or leaves again: an ended hand-over's
+  // filter no longer applies to it.
+  void stop_relaying(const std::string& client_id);
 
   // Drain at shutdown (node thread; drain() waits on the condition).
   std::size_t drain_replies_ = 0;          // hand_off answers still to come

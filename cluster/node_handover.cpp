@@ -39,6 +39,27 @@ void node::new_move(const std::string& client_id) {
   // The session came back and leaves again: the earlier copy's hand-over
   // ends (the core ends that copy when the new move finishes, or now).
   if (auto it = handover_of_.find(client_id); it != handover_of_.end()) finish_handover(it->second);
+  stop_relaying(client_id);
+}
+
+void node::stop_relaying(const std::string& client_id) {
+  relaying_ended_.erase(client_id);
+  std::lock_guard lock(relay_mutex_);
+  relaying_.erase(client_id);
+}
+
+void node::forget_ended_relaying(ports::time_point t) {
+  for (auto it = relaying_ended_.begin(); it != relaying_ended_.end();) {
+    if (it->second > t) {
+      ++it;
+      continue;
+    }
+    {
+      std::lock_guard lock(relay_mutex_);
+      if (!handover_of_.contains(it->first)) relaying_.erase(it->first);
+    }
+    it = relaying_ended_.erase(it);
+  }
 }
 
 void node::start_handover(peer& to, std::uint64_t to_incarnation, const wire::MoveFinished& m) {
@@ -91,7 +112,8 @@ void node::ask_barrier(peer& p, std::uint64_t id, const handover& h) {
 void node::update_relaying(const handover& h) {
   constexpr auto all = std::numeric_limits<std::uint64_t>::max();
   std::map<ports::peer_id, std::uint64_t> origins = h.waited;
-  for (const auto& [pid, r] : h.waiting) origins.emplace(pid, r ? r->forward_seq : all);
+  // Waited for again (it reconnected or restarted): what it sends now counts.
+  for (const auto& [pid, r] : h.waiting) origins[pid] = r ? r->forward_seq : all;
   // Our own publishes routed before we held `to`'s routes may still be on
   // their way to the session (queued for its worker): passed on too.
   origins.emplace(self_origin, h.self_pending ? all : h.self_through);
@@ -139,6 +161,7 @@ std::optional<std::size_t> node::handover_waits(const std::string& client_id) {
 }
 
 void node::check_handovers(ports::time_point t) {
+  forget_ended_relaying(t);
   std::vector<std::uint64_t> ids;
   ids.reserve(handovers_.size());
   for (const auto& [id, h] : handovers_) ids.push_back(id);
@@ -151,8 +174,10 @@ std::optional<std::string> node::drop_handover(std::uint64_t id) {
   std::string client_id = std::move(it->second.client_id);
   handovers_.erase(it);
   if (auto o = handover_of_.find(client_id); o != handover_of_.end() && o->second == id) handover_of_.erase(o);
-  std::lock_guard lock(relay_mutex_);
-  relaying_.erase(client_id);
+  // The filter stays a while: the core drops the session once the
+  // deliveries already routed to it have run, and those are passed on as
+  // far as the filter says (the rest reached the new node directly).
+  relaying_ended_[client_id] = now() + opts_.handover_timeout;
   return client_id;
 }
 

@@ -33,7 +33,10 @@ void node::send_move_finished(peer& to, const std::string& client_id, bool insta
     // The session's subscriptions are announced by now (the core subscribes
     // before it says installed, long before its store says durable): peers
     // holding our routes up to here route its topics to us, and what we
-    // routed to `to` before is numbered up to here.
+    // routed to `to` before is numbered up to here, once every publish that
+    // matched here before the session was subscribed has queued its copies
+    // (it may have passed the session by and still be on its way to `to`).
+    host_.settle_routing();
     std::lock_guard lock(routes_mutex_);
     m->set_route_seq(route_seq_);
     m->set_forward_seq(to.last_forward_seq());
@@ -93,6 +96,7 @@ void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, cor
 
 void node::start_claim(pending_claim c) {
   const std::uint64_t id = next_claim_id_++;
+  stop_relaying(c.client_id);  // its session may come back here
   for_each_peer([&](peer& p) {
     if (p.up && p.ready()) c.waiting.insert(p.id);
   });
@@ -263,10 +267,10 @@ void node::drain() {
           // the session yet and drop them). Registered first, on our thread,
           // so that `to`'s answer finds the move.
           asio::post(io_, [this, id, to, timeout, moving = m.has_value()] {
+            if (moving) new_move(id);  // before the lock: it may finish a hand-over, which takes it
             std::lock_guard lock(drain_mutex_);
             --drain_replies_;
             if (moving) {
-              new_move(id);
               moves_[id] = {to, now() + timeout};
               drain_waiting_[id] = to;
             }
@@ -320,6 +324,7 @@ void node::on_handoff(peer& p, wire::Handoff& h) {
     return;
   }
   const ports::peer_id from = p.id;
+  stop_relaying(client_id);  // its session comes back here
   host_.adopt_session(from, client_id, std::move(*s), [this, from, client_id](bool installed) {
     if (peer* p = slot(from)) send_move_finished(*p, client_id, installed);
   });

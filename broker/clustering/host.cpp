@@ -22,6 +22,11 @@ class host_impl final : public ports::cluster_host {
   }
   void clear_peer_routes(ports::peer_id peer) override { m_.remote.clear(peer); }
   std::uint64_t local_publishes() override { return m_.remote.publishes(); }
+  void settle_routing() override {
+    // A publish holds the peers' routes (shared) from reading them until
+    // its copies are queued (core::peer_plan::routes_held).
+    std::unique_lock wait_for_them(m_.remote.mutex());
+  }
 
   void deliver_forwarded(ports::peer_id from, std::vector<ports::forwarded_publish> batch,
                          std::function<void()> durable) override {
@@ -150,7 +155,7 @@ class host_impl final : public ports::cluster_host {
         replaced = std::exchange(slot, s);
       }
     }
-    if (replaced) post_to_owner(replaced, [this](const std::shared_ptr<session>& r) { m_.drop_moved(r); });
+    if (replaced) drop_after_routing(std::move(replaced));
     if (installed) return;
     post_to_owner(s, [this](const std::shared_ptr<session>& s) {
       if (!s->ended()) keep(s);
@@ -166,7 +171,7 @@ class host_impl final : public ports::cluster_host {
       s = it->second;
       m_.lingering.erase(it);
     }
-    post_to_owner(s, [this](const std::shared_ptr<session>& s) { m_.drop_moved(s); });
+    drop_after_routing(std::move(s));
   }
 
   void end_if_older(const std::string& client_id, stamp other) override {
@@ -274,6 +279,20 @@ class host_impl final : public ports::cluster_host {
     }
     std::lock_guard lock(m_.moving_mutex);
     m_.moving[s->client_id()] = s;
+  }
+  // Ends a moved session once every publish routed so far has reached its
+  // worker: each is routed inside one worker task, so after one more task on
+  // every worker its delivery sits in the session's mailbox, ahead of the
+  // drop, and is passed on rather than lost.
+  void drop_after_routing(std::shared_ptr<session> s) {
+    const auto workers = b_.executor.worker_count();
+    auto left = std::make_shared<std::atomic<std::uint32_t>>(workers);
+    for (ports::worker_id w = 0; w < workers; ++w) {
+      b_.executor.post(w, [this, s, left] {
+        if (left->fetch_sub(1) != 1) return;
+        post_to_owner(s, [this](const std::shared_ptr<session>& moved) { m_.drop_moved(moved); });
+      });
+    }
   }
   std::shared_ptr<session> find_moving(const std::string& client_id) {
     std::lock_guard lock(m_.moving_mutex);

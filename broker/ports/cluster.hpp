@@ -192,6 +192,9 @@ class cluster_host {
   // a route change, every publish numbered above it (message::local_seq)
   // was routed with the change.
   virtual std::uint64_t local_publishes() = 0;
+  // Returns once every publish that has read the peers' routes so far has
+  // queued its copies for them. Not from inside the core's routing.
+  virtual void settle_routing() = 0;
 
   // --- delivery ---
   // Publishes forwarded by a peer, in its order, delivered to local

@@ -66,6 +66,7 @@ class fake_host final : public ports::cluster_host {
     std::erase_if(routes, [&](const auto& e) { return e.first.first == peer; });
   }
   std::uint64_t local_publishes() override { return publishes; }
+  void settle_routing() override {}
   std::uint64_t publishes = 0;  // what local_publishes() answers
   void deliver_forwarded(ports::peer_id from, std::vector<ports::forwarded_publish> batch,
                          std::function<void()> durable) override {
