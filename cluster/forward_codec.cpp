@@ -3,11 +3,15 @@
 #include <chrono>
 
 #include "broker/codec/topic.hpp"
+#include "broker/core/varint_io.hpp"
 #include "cluster/wire_codec.hpp"
 
 namespace flock::cluster {
 
 namespace {
+
+using core::put_bytes;
+using core::put_varint;
 
 enum flag : std::uint8_t {
   qos_mask = 0x03,
@@ -16,54 +20,6 @@ enum flag : std::uint8_t {
   properties = 0x10,
   picks_present = 0x20,
   stamp_present = 0x40,
-};
-
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void put_bytes(std::string& out, std::string_view b) {
-  put_varint(out, b.size());
-  out.append(b);
-}
-
-struct reader {
-  std::string_view in;
-  std::size_t pos = 0;
-  bool ok = true;
-
-  std::uint64_t varint() {
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos >= in.size()) break;
-      auto b = static_cast<std::uint8_t>(in[pos++]);
-      v |= std::uint64_t{b & 0x7Fu} << shift;
-      if (!(b & 0x80)) return v;
-    }
-    ok = false;
-    return 0;
-  }
-  std::string_view bytes() {
-    std::uint64_t n = varint();
-    if (!ok || n > in.size() - pos) {
-      ok = false;
-      return {};
-    }
-    auto b = in.substr(pos, n);
-    pos += n;
-    return b;
-  }
-  std::uint8_t byte() {
-    if (pos >= in.size()) {
-      ok = false;
-      return 0;
-    }
-    return static_cast<std::uint8_t>(in[pos++]);
-  }
 };
 
 bool has_properties(const codec::properties& p) {
@@ -114,7 +70,7 @@ void encode_forward(std::string& out, std::uint64_t seq, const core::message& m,
 }
 
 bool decode_forwards(std::string_view in, ports::time_point now, std::vector<decoded_forward>& out) {
-  reader r{in};
+  core::varint_reader r{in};
   while (r.ok && r.pos < in.size()) {
     decoded_forward f;
     f.seq = r.varint();

@@ -23,7 +23,8 @@ class loader {
   loader(kv_backend& b, const ports::clock& clock) : b_(b), clock_(clock), time_(clock) {}
 
   ports::restored_state run(repair_report& report) {
-    const bool has_meta = check_meta();
+    const std::uint32_t format = check_meta();  // 0: no format record
+    const bool has_meta = format != 0;
     load_sessions();
     load_messages();
     load_subscriptions();
@@ -34,6 +35,12 @@ class loader {
     if (!has_meta) {
       if (records_seen_ > 0)
         throw_corrupt(b_.location(), "column family default, key \"format\": the format record is missing");
+      repair_.push_back({kv_write::kind::put, column::meta, std::string(keys::meta_format),
+                         encode_meta(record_format_version, "flock " FLOCK_VERSION)});
+      report.wrote_meta = true;
+    } else if (format < record_format_version) {
+      // Records this build writes from now on are of its format: an older
+      // build must refuse the directory rather than misread them.
       repair_.push_back({kv_write::kind::put, column::meta, std::string(keys::meta_format),
                          encode_meta(record_format_version, "flock " FLOCK_VERSION)});
       report.wrote_meta = true;
@@ -62,16 +69,17 @@ class loader {
   }
   void saw_id(std::uint64_t id) { max_id_ = std::max(max_id_, id); }
 
-  bool check_meta() {
+  // The format of the data here; 0: no format record.
+  std::uint32_t check_meta() {
     auto v = b_.get(column::meta, keys::meta_format);
-    if (!v) return false;
+    if (!v) return 0;
     auto meta = decode_meta(*v);
     if (!meta) bad(column::meta, keys::meta_format, "record does not decode");
     if (meta->format_version > record_format_version)
       throw std::runtime_error(b_.location() + " was written by a newer flock (record format " +
                                std::to_string(meta->format_version) + "; this build reads up to " +
                                std::to_string(record_format_version) + ")");
-    return true;
+    return std::max<std::uint32_t>(meta->format_version, 1);
   }
 
   void load_sessions() {

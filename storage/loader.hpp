@@ -30,7 +30,7 @@ struct repair_report {
   std::size_t orphan_sessions = 0;         // session ids with records but no session record
   std::size_t missing_message_refs = 0;    // queue/inflight records whose message is gone
   std::size_t unreferenced_messages = 0;
-  bool wrote_meta = false;                 // a new data directory
+  bool wrote_meta = false;                 // a new data directory, or one of an older format
   bool any() const { return old_incarnations + orphan_sessions + missing_message_refs + unreferenced_messages > 0; }
   std::string describe() const;
 };

@@ -16,8 +16,11 @@ namespace flock::storage {
 
 // Bumped only for a change an older build cannot read correctly (new fields
 // alone do not need it: older builds skip them). load() refuses data written
-// with a higher version.
-inline constexpr std::uint32_t record_format_version = 1;
+// with a higher version, and marks what it loads with this one.
+//  1: protobuf records throughout.
+//  2: messages, retained messages and wills in core/message_codec.hpp's
+//     encoding (format 1 records still load).
+inline constexpr std::uint32_t record_format_version = 2;
 
 // Appends the writes that apply op to batch.
 void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_batch& batch);

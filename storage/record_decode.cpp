@@ -15,6 +15,7 @@ bool parse(Record& r, std::string_view value) {
   return r.ParseFromArray(value.data(), static_cast<int>(value.size()));
 }
 
+// Format 1: a protobuf MessageRecord.
 std::shared_ptr<core::message> to_message(const rec::MessageRecord& r, const wall_clock_mapping& time) {
   if (r.qos() > 2) return nullptr;
   if (r.has_payload_format_indicator() && r.payload_format_indicator() > 0xFF) return nullptr;
@@ -62,7 +63,10 @@ std::optional<session_info> decode_session(std::string_view value, const wall_cl
   s.expiry_interval = r.expiry_interval();
   if (r.has_expires_at_unix_ms()) s.expires_at = time.from_unix_ms(r.expires_at_unix_ms());
   s.online = r.online();
-  if (r.has_will()) {
+  if (!r.will_message().empty()) {
+    s.will = decode_message(r.will_message(), time);
+    if (!s.will) return std::nullopt;
+  } else if (r.has_will()) {  // written by format 1
     s.will = to_message(r.will(), time);
     if (!s.will) return std::nullopt;
   }
@@ -84,7 +88,12 @@ std::optional<core::subscription_options> decode_subscription(std::string_view v
 }
 
 std::shared_ptr<core::message> decode_message(std::string_view value, const wall_clock_mapping& time) {
-  rec::MessageRecord r;
+  if (core::is_encoded_message(value)) {
+    std::size_t pos = 0;
+    auto m = core::decode_message(value, pos, time.instant());
+    return m && pos == value.size() ? m : nullptr;
+  }
+  rec::MessageRecord r;  // written by format 1
   if (!parse(r, value)) return nullptr;
   return to_message(r, time);
 }

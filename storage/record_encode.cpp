@@ -11,30 +11,6 @@ namespace {
 
 namespace rec = flock::records;
 
-void fill_message(rec::MessageRecord& r, const core::message& m, const wall_clock_mapping& time) {
-  r.set_topic(m.topic);
-  r.set_payload(m.payload);
-  r.set_qos(m.qos);
-  r.set_retain(m.retain);
-  r.set_publisher(m.publisher);
-  if (m.expires_at) r.set_expires_at_unix_ms(time.to_unix_ms(*m.expires_at));
-  // Only the properties a message carries (codec::properties has every
-  // packet's properties; the rest never reach a core::message).
-  const auto& p = m.props;
-  if (p.payload_format_indicator) r.set_payload_format_indicator(*p.payload_format_indicator);
-  if (p.message_expiry_interval) r.set_message_expiry_interval(*p.message_expiry_interval);
-  if (p.content_type) r.set_content_type(*p.content_type);
-  if (p.response_topic) r.set_response_topic(*p.response_topic);
-  if (p.correlation_data) r.set_correlation_data(*p.correlation_data);
-  for (const auto& up : p.user_properties) {
-    auto* out = r.add_user_properties();
-    out->set_key(up.key);
-    out->set_value(up.value);
-  }
-  r.set_written_time(m.written.time);
-  r.set_written_node(m.written.node);
-}
-
 void fill_delivery(rec::DeliveryRecord& r, const ports::delivery_meta& m) {
   r.set_qos(m.qos);
   r.set_retain(m.retain);
@@ -45,6 +21,12 @@ template <class Record>
 void put(kv_batch& batch, column c, std::string key, const Record& r) {
   kv_write w{kv_write::kind::put, c, std::move(key), {}};
   r.SerializeToString(&w.value);
+  batch.push_back(std::move(w));
+}
+
+void put_message(kv_batch& batch, column c, std::string key, const core::message& m, const wall_clock_mapping& time) {
+  kv_write w{kv_write::kind::put, c, std::move(key), {}};
+  core::encode_message(m, time.instant(), w.value);
   batch.push_back(std::move(w));
 }
 
@@ -73,7 +55,7 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
           r.set_expiry_interval(o.expiry_interval);
           if (o.expires_at) r.set_expires_at_unix_ms(time.to_unix_ms(*o.expires_at));
           r.set_online(o.online);
-          if (o.will) fill_message(*r.mutable_will(), *o.will, time);
+          if (o.will) core::encode_message(*o.will, time.instant(), *r.mutable_will_message());
           if (o.will_due) r.set_will_due_unix_ms(time.to_unix_ms(*o.will_due));
           r.set_claimed_time(o.claimed.time);
           r.set_claimed_node(o.claimed.node);
@@ -94,9 +76,7 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
         } else if constexpr (std::is_same_v<T, ports::subscription_delete>) {
           del(batch, column::subscriptions, keys::subscription_key(o.session_id, o.filter));
         } else if constexpr (std::is_same_v<T, ports::message_put>) {
-          rec::MessageRecord r;
-          fill_message(r, *o.msg, time);
-          put(batch, column::messages, keys::id_key(o.msg->id), r);
+          put_message(batch, column::messages, keys::id_key(o.msg->id), *o.msg, time);
         } else if constexpr (std::is_same_v<T, ports::message_delete>) {
           del(batch, column::messages, keys::id_key(o.message_id));
         } else if constexpr (std::is_same_v<T, ports::queued_put>) {
@@ -118,9 +98,7 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
         } else if constexpr (std::is_same_v<T, ports::incoming_delete>) {
           del(batch, column::incoming, keys::incoming_key(o.session_id, o.packet_id));
         } else if constexpr (std::is_same_v<T, ports::retained_put>) {
-          rec::MessageRecord r;
-          fill_message(r, *o.msg, time);
-          put(batch, column::retained, o.msg->topic, r);
+          put_message(batch, column::retained, o.msg->topic, *o.msg, time);
         } else if constexpr (std::is_same_v<T, ports::retained_delete>) {
           del(batch, column::retained, o.topic);
         } else {

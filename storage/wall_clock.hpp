@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "broker/core/message_codec.hpp"
 #include "broker/ports/clock.hpp"
 
 namespace flock::storage {
@@ -27,6 +28,9 @@ class wall_clock_mapping {
   // clock.now() + (ms - system_clock::now()). The difference is clamped to
   // +-100 years so a strange stored value cannot overflow the nanosecond
   // arithmetic of time_point.
+  // The same instant on both clocks, for core::encode_message / decode_message.
+  core::wall_instant instant() const { return {steady_now_, wall_now_ms_}; }
+
   ports::time_point from_unix_ms(std::int64_t ms) const {
     constexpr std::int64_t limit = 100LL * 366 * 24 * 3600 * 1000;
     std::int64_t diff = ms - wall_now_ms_;

@@ -55,4 +55,12 @@ void encode_publish(const publish& p, protocol_version version, std::string& out
 // Size in bytes of the encoded packet (for Maximum Packet Size checks).
 std::size_t encoded_size(const packet& p, protocol_version version);
 
+// An application message's properties (those a will may carry: payload
+// format, message expiry, content type, response topic, correlation data,
+// user properties) as an MQTT 5 property block, for flock's own records
+// (core/message_codec.hpp). Reading checks what decode() checks and moves
+// `pos` past the block; false: malformed or a property a message cannot have.
+void append_message_properties(const properties& p, std::string& out);
+bool read_message_properties(std::string_view in, std::size_t& pos, properties& out);
+
 }  // namespace flock::codec

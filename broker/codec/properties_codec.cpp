@@ -266,3 +266,33 @@ void write_properties(byte_writer& w, const properties& p, prop_context ctx, std
 }
 
 }  // namespace flock::codec::detail
+
+namespace flock::codec {
+
+void append_message_properties(const properties& p, std::string& out) {
+  using namespace detail;
+  if (p.will_delay_interval) {  // a will's, never a message's: the reader refuses it
+    properties without = p;
+    without.will_delay_interval.reset();
+    return append_message_properties(without, out);
+  }
+  const std::size_t size = properties_size(p, prop_context::will);
+  const std::size_t start = out.size();
+  out.resize(start + properties_block_size(size));
+  byte_writer w(out.data() + start);
+  write_properties(w, p, prop_context::will, size);
+}
+
+bool read_message_properties(std::string_view in, std::size_t& pos, properties& out) {
+  using namespace detail;
+  if (pos > in.size()) return false;
+  const auto* base = reinterpret_cast<const std::uint8_t*>(in.data());
+  byte_reader r(base + pos, base + in.size());
+  codec_error err;
+  if (!decode_properties(r, prop_context::will, out, err)) return false;
+  if (out.will_delay_interval) return false;  // a will's, never a message's
+  pos = in.size() - r.remaining();
+  return true;
+}
+
+}  // namespace flock::codec

@@ -275,6 +275,33 @@ TEST_P(store_contract, newer_format_is_refused_with_a_clear_error) {
   }
 }
 
+TEST_P(store_contract, records_of_format_1_still_load_and_the_directory_is_marked_with_the_new_format) {
+  raw_put(column::meta, "format", storage::encode_meta(1, "flock 0.1.0"));
+  // A format 1 retained message: a protobuf MessageRecord (topic, payload, qos, retain).
+  raw_put(column::retained, "r/1", std::string("\x0a\x03r/1\x12\x03old\x18\x01\x20\x01", 14));
+  auto state = reopen();
+  ASSERT_EQ(state.retained.size(), 1u);
+  EXPECT_EQ(state.retained[0]->topic, "r/1");
+  EXPECT_EQ(state.retained[0]->payload, "old");
+  EXPECT_EQ(state.retained[0]->qos, 1);
+  EXPECT_TRUE(state.retained[0]->retain);
+  // What this build writes is its own format, and the directory says so:
+  // an older build refuses it instead of misreading it.
+  auto m = std::make_shared<core::message>();
+  m->topic = "r/2";
+  m->payload = "new";
+  m->retain = true;
+  commit({ports::retained_put{m}});
+  close();
+  auto b = raw();
+  auto meta = storage::decode_meta(*b->get(column::meta, "format"));
+  ASSERT_TRUE(meta);
+  EXPECT_EQ(meta->format_version, storage::record_format_version);
+  EXPECT_TRUE(core::is_encoded_message(*b->get(column::retained, "r/2")));
+  b.reset();
+  EXPECT_EQ(reopen().retained.size(), 2u);
+}
+
 TEST_P(store_contract, a_record_that_does_not_decode_is_reported_not_skipped) {
   reopen();
   commit({make_session(1, "a")});

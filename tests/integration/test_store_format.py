@@ -17,17 +17,19 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 NEVER = 0xFFFFFFFF
 
 
-@pytest.fixture
-def format1(request):
+# Format 1: protobuf records throughout. Format 2: messages, retained messages and
+# wills in the one message encoding (broker/core/message_codec.hpp).
+@pytest.fixture(params=["store-format-1", "store-format-2"])
+def stored(request):
     with tempfile.TemporaryDirectory(prefix="flock-format-") as tmpdir:
         b = Broker(2, {}, tmpdir)
         shutil.rmtree(b.data_dir)
-        shutil.copytree(os.path.join(FIXTURES, "store-format-1"), b.data_dir)
+        shutil.copytree(os.path.join(FIXTURES, request.param), b.data_dir)
         yield from running(b, request)
 
 
-def test_format_1_sessions_queues_inflight_incoming_and_retained(format1):
-    broker = format1
+def test_sessions_queues_inflight_incoming_and_retained_of_every_format(stored):
+    broker = stored
     assert "restored 3 sessions" in broker.log_text()
 
     v3 = broker.client(4)
