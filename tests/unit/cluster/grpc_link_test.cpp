@@ -111,8 +111,11 @@ TEST_F(grpc_link, what_a_stopping_node_sent_last_reaches_its_peers) {
   }
   a.stop();
   EXPECT_TRUE(hb.wait([&] { return hb.session_deliveries.size() == n; }, 5s));
-  std::lock_guard lock(hb.mutex);
-  ASSERT_EQ(hb.session_deliveries.size(), std::size_t{n});
-  EXPECT_EQ(hb.session_deliveries.back().second.msg->payload, std::string(8192, 'x') + std::to_string(n - 1));
+  {
+    // Not held across b's stop: b's thread takes it (peer_down).
+    std::lock_guard lock(hb.mutex);
+    ASSERT_EQ(hb.session_deliveries.size(), std::size_t{n});
+    EXPECT_EQ(hb.session_deliveries.back().second.msg->payload, std::string(8192, 'x') + std::to_string(n - 1));
+  }
   b().stop();
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "cluster/memory_transport.hpp"
 #include "tests/unit/cluster/fake_host.hpp"
 
@@ -446,6 +448,35 @@ TEST_F(trio, a_delivery_that_follows_a_handed_over_session_arrives_after_it) {
   ASSERT_TRUE(to.wait([&] { return to.arrivals.size() == 2; }));
   std::lock_guard lock(to.mutex);
   EXPECT_EQ(to.arrivals, (std::vector<std::string>{"session s1", "delivery s1"}));
+}
+
+TEST_F(trio, a_node_drains_a_session_whose_earlier_hand_over_is_still_open) {
+  // Long enough for the first hand-over to be open when the drain starts;
+  // the drain waits for the new one, which times out too (a-b is cut).
+  handover_timeout = 3s;
+  start();
+  net.cut("a", "b");  // keeps c's hand-over of dev open: b does not hear a's routes
+  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[0]->status().peers_up == 1; }));
+  move_dev_from_c_to_a(*this);
+  ASSERT_EQ(nodes[2]->handover_waits("dev"), std::optional<std::size_t>(1));
+  // dev came back to c, which now shuts down: the new move ends the open
+  // hand-over (this once locked the drain's mutex twice and hung).
+  {
+    std::lock_guard lock(hosts[2]->mutex);
+    hosts[2]->sessions = {{"dev", core::stamp{10, 10}}};
+  }
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    nodes[2]->drain();
+    drained = true;
+  });
+  const bool done = hosts[2]->wait([&] { return drained.load(); });
+  if (!done) drain.detach();  // hung: the test fails rather than waits forever
+  else drain.join();
+  ASSERT_TRUE(done);
+  std::lock_guard lock(hosts[2]->mutex);
+  ASSERT_FALSE(hosts[2]->handovers_done.empty());
+  EXPECT_EQ(hosts[2]->handovers_done.front(), "dev");
 }
 
 TEST_F(trio, sessions_the_others_decline_stay_on_the_node_that_drains) {
