@@ -58,7 +58,7 @@ test: test-deps build
 test-asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFLOCK_SANITIZE=ON
 	cmake --build $(ASAN_DIR) -j$(JOBS)
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=32 UBSAN_OPTIONS=print_stacktrace=1 FLOCK_SANITIZED=1 FLOCK_WORKERS=4 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=32 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 FLOCK_SANITIZED=1 FLOCK_WORKERS=4 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
 
 clean:

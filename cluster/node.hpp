@@ -158,6 +158,16 @@ class node final : public ports::cluster {
   void send_move_finished(peer& to, const std::string& client_id, bool installed);
   // A session of ours moves again: the hand-over of an earlier move of it ends.
   void new_move(const std::string& client_id);
+  // Runs fn on the node's thread: at once when called there, else posted.
+  // With one thread Asio keeps a post made from that thread in a private
+  // queue until the running handler returns, behind what other threads
+  // post meanwhile: a peer's answer to a frame sent after the post (a
+  // MoveFinished) would then be handled before what the post registers.
+  template <class F>
+  void on_node_thread(F&& fn) {
+    if (io_.get_executor().running_in_this_thread()) fn();
+    else asio::post(io_, std::forward<F>(fn));
+  }
 
   // --- route hand-over after a move (node_handover.cpp) ---
   // The old node of a moved session keeps routing for it, passing on what

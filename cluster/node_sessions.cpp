@@ -209,7 +209,7 @@ void node::on_claim(peer& p, const wire::Claim& c) {
                      case ports::claim_answer::kind::session:
                        w->set_kind(wire::ClaimAnswer::SESSION);
                        encode_session(a.session, now(), *w->mutable_session());
-                       asio::post(io_, [this, client_id, from] {
+                       on_node_thread([this, client_id, from] {
                          new_move(client_id);
                          moves_[client_id] = {from, now() + opts_.move_timeout};
                        });
@@ -228,7 +228,10 @@ namespace flock::cluster {
 void node::finish_move(peer& p, std::uint64_t incarnation, const wire::MoveFinished& m) {
   const std::string& client_id = m.client_id();
   auto it = moves_.find(client_id);
-  if (it == moves_.end() || it->second.first != p.id) return;
+  if (it == moves_.end() || it->second.first != p.id) {
+    log::debug("cluster: ", p.name, " says a move of ", client_id, " we do not wait for finished");
+    return;
+  }
   moves_.erase(it);
   host_.on_move_finished(p.id, client_id, m.installed());
   // A drain waits for the hand-over too: our routes must not go (with us)
@@ -266,7 +269,7 @@ void node::drain() {
           // those deliveries cannot overtake it (the new node would not know
           // the session yet and drop them). Registered first, on our thread,
           // so that `to`'s answer finds the move.
-          asio::post(io_, [this, id, to, timeout, moving = m.has_value()] {
+          on_node_thread([this, id, to, timeout, moving = m.has_value()] {
             if (moving) new_move(id);  // before the lock: it may finish a hand-over, which takes it
             std::lock_guard lock(drain_mutex_);
             --drain_replies_;
