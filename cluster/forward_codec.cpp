@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "broker/codec/topic.hpp"
+#include "broker/core/message_codec.hpp"
 #include "broker/core/varint_io.hpp"
 #include "cluster/wire_codec.hpp"
 
@@ -27,10 +28,57 @@ bool has_properties(const codec::properties& p) {
          !p.user_properties.empty();
 }
 
+// Count, then group and filter of each: the same in both protocols.
+void put_picks(std::string& out, const std::vector<ports::shared_pick>& picks) {
+  put_varint(out, picks.size());
+  for (const auto& p : picks) {
+    put_bytes(out, p.group);
+    put_bytes(out, p.filter);
+  }
+}
+
+void read_picks(core::varint_reader& r, std::vector<ports::shared_pick>& picks) {
+  const auto n = r.varint();
+  for (std::uint64_t i = 0; i < n && r.ok; ++i) {
+    auto group = r.bytes();
+    auto filter = r.bytes();
+    if (r.ok) picks.push_back({std::string(group), std::string(filter)});
+  }
+}
+
 }  // namespace
 
 void encode_forward(std::string& out, std::uint64_t seq, const core::message& m,
                     const std::vector<ports::shared_pick>& picks, ports::time_point now) {
+  put_varint(out, seq);
+  // Length first: a record whose message the receiver finds invalid is
+  // skipped, and its seq still acknowledged.
+  thread_local std::string message;
+  message.clear();
+  core::encode_message(m, wire_instant(now), message);
+  put_bytes(out, message);
+  put_picks(out, picks);
+}
+
+bool decode_forwards(std::string_view in, ports::time_point now, std::vector<decoded_forward>& out) {
+  core::varint_reader r{in};
+  while (r.ok && r.pos < in.size()) {
+    decoded_forward f;
+    f.seq = r.varint();
+    const auto message = r.bytes();
+    if (!r.ok) return false;
+    std::size_t end = 0;
+    f.publish.msg = core::decode_message(message, end, wire_instant(now));
+    if (end != message.size()) f.publish.msg = nullptr;  // invalid: skipped, its seq counted
+    read_picks(r, f.publish.picks);
+    if (!r.ok) return false;
+    out.push_back(std::move(f));
+  }
+  return r.ok;
+}
+
+void encode_forward_v1(std::string& out, std::uint64_t seq, const core::message& m,
+                       const std::vector<ports::shared_pick>& picks, ports::time_point now) {
   std::uint8_t flags = m.qos & qos_mask;
   if (m.retain) flags |= retain;
   if (m.expires_at) flags |= expiry;
@@ -56,20 +104,14 @@ void encode_forward(std::string& out, std::uint64_t seq, const core::message& m,
     core::message only_props;
     only_props.props = m.props;
     wire::Message w;
-    encode_message(only_props, now, w);
+    encode_message(only_props, now, protocol_first, w);
     w.clear_topic();
     put_bytes(out, w.SerializeAsString());
   }
-  if (!picks.empty()) {
-    put_varint(out, picks.size());
-    for (const auto& p : picks) {
-      put_bytes(out, p.group);
-      put_bytes(out, p.filter);
-    }
-  }
+  if (!picks.empty()) put_picks(out, picks);
 }
 
-bool decode_forwards(std::string_view in, ports::time_point now, std::vector<decoded_forward>& out) {
+bool decode_forwards_v1(std::string_view in, ports::time_point now, std::vector<decoded_forward>& out) {
   core::varint_reader r{in};
   while (r.ok && r.pos < in.size()) {
     decoded_forward f;
@@ -104,14 +146,7 @@ bool decode_forwards(std::string_view in, ports::time_point now, std::vector<dec
         valid = false;
       }
     }
-    if (flags & picks_present) {
-      auto n = r.varint();
-      for (std::uint64_t i = 0; i < n && r.ok; ++i) {
-        auto group = r.bytes();
-        auto filter = r.bytes();
-        f.publish.picks.push_back({std::string(group), std::string(filter)});
-      }
-    }
+    if (flags & picks_present) read_picks(r, f.publish.picks);
     if (!r.ok) return false;
     if (valid) f.publish.msg = std::move(m);
     out.push_back(std::move(f));

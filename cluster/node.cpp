@@ -254,7 +254,7 @@ std::shared_ptr<outbound_link> node::open_stream(const std::string& address, pee
   // The first frame says who we are; a probe only asks who is there.
   wire::Batch hello;
   auto* h = hello.add_frames()->mutable_hello();
-  h->set_protocol(1);
+  h->set_protocol(opts_.protocol);
   h->set_probe(p == nullptr);
   fill_self(*h->mutable_from());
   h->set_proof(hello_proof(secret_, hello_direction::hello, opts_.node_name, incarnation_));
@@ -341,6 +341,11 @@ void node::mark_down(peer& p, const char* why) {
   if (p.inbound) p.inbound->close();
 }
 
+std::uint32_t node::protocol_of(ports::peer_id id) const {
+  const peer* p = slot(id);
+  return p ? p->protocol() : protocol_first;
+}
+
 void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, const wire::HelloReply& reply) {
   if (p.link != link) return;
   if (reply.from().name() != p.name) {
@@ -355,7 +360,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
   p.backoff = std::chrono::milliseconds(100);
   p.heard(now());
   for (const auto& m : reply.members()) learn(m);
-  p.connected(link, reply.applied_seq());
+  p.connected(link, reply.applied_seq(), reply.protocol());
   send_state(p, reply.retained_digest() != host_.retained_digest());
   include_in_handovers(p);
   mark_up(p);
@@ -420,7 +425,7 @@ void node::send_retained_snapshot(peer& p) {
   const auto t = now();
   host_.retained_snapshot([&](const core::message_ptr& m) {
     frames.emplace_back();
-    encode_message(*m, t, *frames.back().mutable_retained()->mutable_message());
+    encode_message(*m, t, p.protocol(), *frames.back().mutable_retained()->mutable_message());
   });
   p.send(std::move(frames));
 }
@@ -445,7 +450,7 @@ ports::cluster_status node::status() {
     ports::peer_status one{p.name, p.stats.forwarded.load(std::memory_order_relaxed),
                            p.stats.dropped_qos0.load(std::memory_order_relaxed) +
                                p.stats.dropped_full.load(std::memory_order_relaxed),
-                           p.outbox_size(), p.route_lag.read()};
+                           p.outbox_size(), p.route_lag.read(), p.protocol()};
     s.forwarded += one.forwarded;
     s.dropped += one.dropped;
     s.outbox += one.outbox;
@@ -484,9 +489,15 @@ void node::forward(ports::peer_id peer_id, const core::message_ptr& msg, std::ve
 }
 
 void node::retained_changed(const core::message_ptr& msg) {
-  wire::Frame f;
-  encode_message(*msg, now(), *f.mutable_retained()->mutable_message());
-  for_each_peer([&](peer& p) { p.send(f); });
+  // Encoded once per protocol the peers read (two only in a rolling upgrade).
+  std::optional<wire::Frame> current, first;
+  const auto t = now();
+  for_each_peer([&](peer& p) {
+    const auto protocol = std::min(p.protocol(), protocol_current);
+    auto& f = protocol < protocol_message_codec ? first : current;
+    if (!f) encode_message(*msg, t, protocol, *f.emplace().mutable_retained()->mutable_message());
+    p.send(*f);
+  });
 }
 
 }  // namespace flock::cluster

@@ -158,6 +158,8 @@ class node final : public ports::cluster {
   void send_move_finished(peer& to, const std::string& client_id, bool installed);
   // A session of ours moves again: the hand-over of an earlier move of it ends.
   void new_move(const std::string& client_id);
+  // What the peer in `id` reads (protocol_first when it is gone). Any thread.
+  std::uint32_t protocol_of(ports::peer_id id) const;
   // Runs fn on the node's thread: at once when called there, else posted.
   // With one thread Asio keeps a post made from that thread in a private
   // queue until the running handler returns, behind what other threads

@@ -141,8 +141,10 @@ void inbound_handler::on_batch(wire::Batch&& batch) {
   for (auto& f : frames) {
     if (f.has_forwards()) {
       decoded.clear();
-      if (!decode_forwards(f.forwards().packed(), t, decoded))
-        log::warn("cluster: a garbled batch of publishes from ", origin_->name);
+      const auto& fw = f.forwards();
+      const bool garbled = !fw.records().empty() ? !decode_forwards(fw.records(), t, decoded)
+                                                 : !decode_forwards_v1(fw.packed(), t, decoded);
+      if (garbled) log::warn("cluster: a garbled batch of publishes from ", origin_->name);
       const auto& published = f.forwards().published_unix_us();
       for (std::size_t i = 0; i < decoded.size(); ++i) {
         auto& d = decoded[i];
@@ -279,6 +281,7 @@ wire::Batch node::hello_reply(std::uint64_t applied_seq) {
   fill_self(*r->mutable_from());
   r->set_proof(hello_proof(secret_, hello_direction::reply, opts_.node_name, incarnation_));
   r->set_applied_seq(applied_seq);
+  if (opts_.protocol > protocol_first) r->set_protocol(opts_.protocol);  // a node from before sets none
   r->set_retained_digest(host_.retained_digest());
   fill_members(*r->mutable_members());
   return reply;

@@ -88,7 +88,7 @@ void node::deliver_to_moved(ports::peer_id to, const std::string& client_id, cor
   wire::Frame f;
   auto* sd = f.mutable_session_delivery();
   sd->set_client_id(client_id);
-  encode_delivery(d, now(), *sd->mutable_delivery());
+  encode_delivery(d, now(), p->protocol(), *sd->mutable_delivery());
   p->send(std::move(f));
 }
 
@@ -208,7 +208,7 @@ void node::on_claim(peer& p, const wire::Claim& c) {
                        break;
                      case ports::claim_answer::kind::session:
                        w->set_kind(wire::ClaimAnswer::SESSION);
-                       encode_session(a.session, now(), *w->mutable_session());
+                       encode_session(a.session, now(), protocol_of(from), *w->mutable_session());
                        on_node_thread([this, client_id, from] {
                          new_move(client_id);
                          moves_[client_id] = {from, now() + opts_.move_timeout};
@@ -283,7 +283,7 @@ void node::drain() {
           wire::Frame frame;
           auto* h = frame.mutable_handoff();
           h->set_client_id(id);
-          encode_session(*m, now(), *h->mutable_session());
+          encode_session(*m, now(), protocol_of(to), *h->mutable_session());
           if (peer* p = slot(to)) p->send(std::move(frame));
         });
       }

@@ -2,6 +2,7 @@
 // A node's cluster settings (docs/configuration.md, "Cluster").
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct options {
   std::size_t max_outbox_messages = 100000;  // per peer: forwarded publishes not yet acknowledged
   std::size_t max_outbox_bytes = 64u << 20;
   std::size_t batch_bytes = 256u << 10;      // per write on a link
+  // The newest cluster protocol this node speaks (wire_codec.hpp). Only
+  // tests lower it, to play a node from before in a rolling upgrade.
+  std::uint32_t protocol = 2;
 
   // Mutual TLS between nodes (docs/clustering.md, "Security"): on unless
   // turned off explicitly. Each node presents `certfile` (as server and as

@@ -130,11 +130,13 @@ void peer::pump() {
   if (!items.empty()) {
     const auto now = steady_now();
     auto* forwards = batch.add_frames()->mutable_forwards();
-    auto* packed = forwards->mutable_packed();
+    const bool v1 = protocol() < protocol_message_codec;
+    auto* packed = v1 ? forwards->mutable_packed() : forwards->mutable_records();
     packed->reserve(bytes + items.size() * 16);
     forwards->mutable_published_unix_us()->Reserve(static_cast<int>(items.size()));
     for (const auto& i : items) {
-      encode_forward(*packed, i.seq, *i.msg, i.picks, now);
+      if (v1) encode_forward_v1(*packed, i.seq, *i.msg, i.picks, now);
+      else encode_forward(*packed, i.seq, *i.msg, i.picks, now);
       forwards->add_published_unix_us(static_cast<std::uint64_t>(std::max<std::int64_t>(i.msg->received_us, 0)));
     }
   }
@@ -179,7 +181,9 @@ void peer::on_ack(std::uint64_t seq) {
   }
 }
 
-void peer::connected(std::shared_ptr<outbound_link> l, std::uint64_t applied) {
+void peer::connected(std::shared_ptr<outbound_link> l, std::uint64_t applied, std::uint32_t protocol) {
+  // What both read: a node from before says no protocol (0), meaning 1.
+  protocol_.store(std::clamp<std::uint32_t>(protocol, 1, opts_.protocol), std::memory_order_release);
   {
     std::lock_guard lock(mutex_);
     writer_ = std::move(l);

@@ -54,7 +54,10 @@ class peer : public std::enable_shared_from_this<peer> {
   void on_written();
   // The stream is up (the peer answered our hello): resend what it did not
   // apply, then everything queued. Node thread.
-  void connected(std::shared_ptr<outbound_link> link, std::uint64_t applied_seq);
+  void connected(std::shared_ptr<outbound_link> link, std::uint64_t applied_seq, std::uint32_t protocol);
+  // The protocol it reads (its HelloReply's; 1 until it answered): what is
+  // sent to it is encoded in that version. Any thread.
+  std::uint32_t protocol() const { return protocol_.load(std::memory_order_acquire); }
   // The stream is gone: publishers stop waiting for this peer; unacknowledged
   // copies stay for the next stream. Node thread.
   void disconnected();
@@ -136,6 +139,7 @@ class peer : public std::enable_shared_from_this<peer> {
   std::size_t bytes_ = 0;
 
   std::atomic<ports::duration::rep> last_heard_{0};
+  std::atomic<std::uint32_t> protocol_{1};
   std::mutex inbound_mutex_;
   std::uint64_t applied_inc_ = 0;
   std::uint64_t applied_seq_ = 0;

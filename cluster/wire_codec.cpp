@@ -18,8 +18,8 @@ void encode_options(const std::string& filter, const core::subscription_options&
 }
 
 template <class Delivery>
-void encode_any_delivery(const Delivery& d, ports::time_point now, wire::Delivery& out) {
-  if (d.msg) encode_message(*d.msg, now, *out.mutable_message());
+void encode_any_delivery(const Delivery& d, ports::time_point now, std::uint32_t protocol, wire::Delivery& out) {
+  if (d.msg) encode_message(*d.msg, now, protocol, *out.mutable_message());
   out.set_qos(d.qos);
   out.set_retain(d.retain);
   for (auto id : d.subscription_ids) out.add_subscription_ids(id);
@@ -27,7 +27,9 @@ void encode_any_delivery(const Delivery& d, ports::time_point now, wire::Deliver
 
 }  // namespace
 
-void encode_message(const core::message& m, ports::time_point now, wire::Message& out) {
+void encode_message(const core::message& m, ports::time_point now, std::uint32_t protocol, wire::Message& out) {
+  if (protocol >= protocol_message_codec) return core::encode_message(m, wire_instant(now), *out.mutable_encoded());
+  // Protocol 1 (a peer from before): remove once no release speaks it.
   out.set_topic(m.topic);
   out.set_payload(m.payload);
   out.set_qos(m.qos);
@@ -52,6 +54,11 @@ void encode_message(const core::message& m, ports::time_point now, wire::Message
 }
 
 std::shared_ptr<core::message> decode_message(const wire::Message& in, ports::time_point now) {
+  if (!in.encoded().empty()) {
+    std::size_t pos = 0;
+    auto m = core::decode_message(in.encoded(), pos, wire_instant(now));
+    return m && pos == in.encoded().size() ? m : nullptr;
+  }
   if (in.qos() > 2 || !codec::valid_topic_name(in.topic())) return nullptr;
   if (in.has_payload_format_indicator() && in.payload_format_indicator() > 1) return nullptr;
   auto m = std::make_shared<core::message>();
@@ -71,11 +78,12 @@ std::shared_ptr<core::message> decode_message(const wire::Message& in, ports::ti
   return m;
 }
 
-void encode_delivery(const core::delivery& d, ports::time_point now, wire::Delivery& out) {
-  encode_any_delivery(d, now, out);
+void encode_delivery(const core::delivery& d, ports::time_point now, std::uint32_t protocol, wire::Delivery& out) {
+  encode_any_delivery(d, now, protocol, out);
 }
-void encode_delivery(const ports::moved_delivery& d, ports::time_point now, wire::Delivery& out) {
-  encode_any_delivery(d, now, out);
+void encode_delivery(const ports::moved_delivery& d, ports::time_point now, std::uint32_t protocol,
+                     wire::Delivery& out) {
+  encode_any_delivery(d, now, protocol, out);
 }
 
 std::optional<ports::moved_delivery> decode_delivery(const wire::Delivery& in, ports::time_point now) {
@@ -91,17 +99,18 @@ std::optional<ports::moved_delivery> decode_delivery(const wire::Delivery& in, p
   return d;
 }
 
-void encode_session(const ports::moved_session& s, ports::time_point now, wire::SessionState& out) {
+void encode_session(const ports::moved_session& s, ports::time_point now, std::uint32_t protocol,
+                    wire::SessionState& out) {
   out.set_claimed_time(s.claimed.time);
   out.set_claimed_node(s.claimed.node);
   out.set_expiry_interval(s.expiry_interval);
   for (const auto& [filter, o] : s.subscriptions) encode_options(filter, o, *out.add_subscriptions());
-  for (const auto& d : s.queue) encode_delivery(d, now, *out.add_queue());
+  for (const auto& d : s.queue) encode_delivery(d, now, protocol, *out.add_queue());
   for (const auto& f : s.inflight) {
     auto* w = out.add_inflight();
     w->set_packet_id(f.packet_id);
     w->set_state(static_cast<std::uint32_t>(f.state));
-    encode_delivery(f.d, now, *w->mutable_delivery());
+    encode_delivery(f.d, now, protocol, *w->mutable_delivery());
   }
   for (auto id : s.incoming_qos2) out.add_incoming_qos2(id);
 }

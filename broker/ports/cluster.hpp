@@ -104,6 +104,7 @@ struct peer_status {
   std::uint64_t dropped = 0;
   std::size_t outbox = 0;
   core::latency_reading route_lag;  // its route changes until applied here, µs
+  std::uint32_t protocol = 0;       // the cluster protocol we write to it (both read)
 };
 
 // What $SYS and /metrics report about the cluster.

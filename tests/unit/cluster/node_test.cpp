@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cluster/memory_transport.hpp"
+#include "cluster/wire_codec.hpp"
 #include "tests/unit/cluster/fake_host.hpp"
 
 using namespace flock;
@@ -30,9 +31,11 @@ struct trio : ::testing::Test {
   std::chrono::milliseconds failure_timeout = 300ms;
   std::chrono::milliseconds dns_interval = 5000ms;
   std::chrono::milliseconds handover_timeout = 10000ms;
+  std::map<std::string, std::uint32_t> protocols;  // a node from before: 1
 
   cluster::options options_for(std::size_t i) {
     cluster::options o;
+    if (auto it = protocols.find(names[i]); it != protocols.end()) o.protocol = it->second;
     o.node_name = names[i];
     o.listen = names[i];
     for (std::size_t j = 0; j < names.size(); ++j)
@@ -410,6 +413,67 @@ TEST_F(trio, a_node_that_stops_says_so_and_peers_do_not_wait_for_the_failure_tim
   nodes[2]->stop();
   EXPECT_TRUE(hosts[0]->wait([&] { return nodes[0]->status().peers_up == 1; }, 3s));
   EXPECT_TRUE(has_route(0, 2, "c/#", 0));
+}
+
+TEST_F(trio, a_node_from_before_and_current_nodes_understand_each_other) {
+  // A rolling upgrade: b still speaks protocol 1, a and c the current one.
+  protocols["b"] = cluster::protocol_first;
+  start();
+  auto protocol = [&](std::size_t at, const std::string& of) {
+    for (const auto& p : nodes[at]->status().peers)
+      if (p.name == of) return p.protocol;
+    return 0u;
+  };
+  EXPECT_EQ(protocol(0, "b"), cluster::protocol_first);
+  EXPECT_EQ(protocol(1, "a"), cluster::protocol_first);
+  EXPECT_EQ(protocol(0, "c"), cluster::protocol_message_codec);
+  EXPECT_EQ(protocol(2, "a"), cluster::protocol_message_codec);
+  auto rich = [](std::string topic) {
+    auto m = message(std::move(topic), 1);
+    auto w = std::const_pointer_cast<core::message>(m);
+    w->publisher = "pub";
+    w->expires_at = std::chrono::steady_clock::now() + 60s;
+    w->props.content_type = "text/plain";
+    w->props.user_properties.push_back({"k", "v"});
+    return m;
+  };
+  auto same = [](const core::message& m, const std::string& topic) {
+    return m.topic == topic && m.publisher == "pub" && m.expires_at && m.props.content_type == "text/plain" &&
+           m.props.user_properties.size() == 1;
+  };
+  nodes[0]->forward(id(0, 1), rich("to-old"), {{"g", "to-old"}}, nullptr);
+  nodes[1]->forward(id(1, 2), rich("from-old"), {}, nullptr);
+  ASSERT_TRUE(hosts[1]->wait([&] { return hosts[1]->delivered.size() == 1; }));
+  ASSERT_TRUE(hosts[2]->wait([&] { return hosts[2]->delivered.size() == 1; }));
+  EXPECT_TRUE(same(*hosts[1]->delivered[0].msg, "to-old"));
+  ASSERT_EQ(hosts[1]->delivered[0].picks.size(), 1u);
+  EXPECT_TRUE(same(*hosts[2]->delivered[0].msg, "from-old"));
+  // Retained messages both ways.
+  auto kept = rich("r/new");
+  std::const_pointer_cast<core::message>(kept)->written = core::stamp{3, 1};
+  nodes[0]->retained_changed(kept);
+  EXPECT_TRUE(hosts[1]->wait([&] { return hosts[1]->retained.contains("r/new"); }));
+  EXPECT_TRUE(hosts[2]->wait([&] { return hosts[2]->retained.contains("r/new"); }));
+  {
+    std::lock_guard lock(hosts[1]->mutex);
+    EXPECT_TRUE(same(*hosts[1]->retained["r/new"], "r/new"));
+  }
+  // A session with a queued message moves from the old node to a new one.
+  ports::claim_answer a;
+  a.what = ports::claim_answer::kind::session;
+  a.session.claimed = core::stamp{5, 5};
+  a.session.queue.push_back({std::const_pointer_cast<core::message>(rich("queued")), 1, false, {7}});
+  hosts[1]->answers["dev"] = a;
+  std::optional<ports::claim_result> got;
+  std::atomic<bool> claimed{false};
+  nodes[0]->claim("dev", core::stamp{9, 9}, true, [&](ports::claim_result r) {
+    got = std::move(r);
+    claimed = true;
+  });
+  ASSERT_TRUE(hosts[0]->wait([&] { return claimed.load(); }));
+  ASSERT_TRUE(got->found);
+  ASSERT_EQ(got->session.queue.size(), 1u);
+  EXPECT_TRUE(same(*got->session.queue[0].msg, "queued"));
 }
 
 TEST_F(trio, a_node_that_shuts_down_hands_its_sessions_to_the_others_first) {

@@ -1,6 +1,7 @@
 #include "cluster/peer.hpp"
 
 #include "cluster/forward_codec.hpp"
+#include "cluster/wire_codec.hpp"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +28,8 @@ std::vector<cluster::decoded_forward> forwards(const wire::Batch& b) {
   std::vector<cluster::decoded_forward> out;
   for (const auto& f : b.frames()) {
     if (f.has_forwards()) {
-      EXPECT_TRUE(cluster::decode_forwards(f.forwards().packed(), {}, out));
+      EXPECT_TRUE(f.forwards().packed().empty());  // a peer of the current protocol
+      EXPECT_TRUE(cluster::decode_forwards(f.forwards().records(), {}, out));
     }
   }
   return out;
@@ -49,7 +51,7 @@ struct outbox : ::testing::Test {
 }  // namespace
 
 TEST_F(outbox, a_qos1_copy_holds_the_publisher_until_the_peer_acknowledges) {
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   auto ack = std::make_shared<core::remote_ack>();
   p->forward(msg(1), {}, ack);
   ASSERT_EQ(link->writes.size(), 1u);
@@ -61,7 +63,7 @@ TEST_F(outbox, a_qos1_copy_holds_the_publisher_until_the_peer_acknowledges) {
 }
 
 TEST_F(outbox, one_write_at_a_time_and_what_waits_goes_in_one_batch_in_order) {
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   p->forward(msg(1), {}, nullptr);
   p->forward(msg(0), {}, nullptr);  // QoS 0 and 1 from one publisher stay in order
   p->forward(msg(1), {}, nullptr);
@@ -78,7 +80,7 @@ TEST_F(outbox, qos0_without_a_stream_is_dropped_and_counted) {
 }
 
 TEST_F(outbox, a_broken_stream_releases_publishers_and_resends_what_was_not_applied) {
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   auto a1 = std::make_shared<core::remote_ack>();
   auto a2 = std::make_shared<core::remote_ack>();
   p->forward(msg(1, "one"), {}, a1);
@@ -91,7 +93,7 @@ TEST_F(outbox, a_broken_stream_releases_publishers_and_resends_what_was_not_appl
   EXPECT_EQ(p->outbox_size(), 2u);
   // The peer says it applied seq 1 before the break: only seq 2 goes again.
   auto again = std::make_shared<fake_link>();
-  p->connected(again, 1);
+  p->connected(again, 1, cluster::protocol_current);
   ASSERT_EQ(again->writes.size(), 1u);
   EXPECT_EQ(seqs(again->writes[0]), std::vector<std::uint64_t>{2});
   EXPECT_EQ(forwards(again->writes[0]).at(0).publish.msg->payload, "two");
@@ -100,7 +102,7 @@ TEST_F(outbox, a_broken_stream_releases_publishers_and_resends_what_was_not_appl
 TEST_F(outbox, a_full_outbox_refuses_new_copies_without_holding_the_publisher) {
   opts.max_outbox_messages = 2;
   p = std::make_unique<cluster::peer>(0, "b", opts);
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   p->forward(msg(1), {}, nullptr);
   p->forward(msg(1), {}, nullptr);
   auto ack = std::make_shared<core::remote_ack>();
@@ -113,7 +115,7 @@ TEST_F(outbox, a_full_outbox_refuses_new_copies_without_holding_the_publisher) {
 TEST_F(outbox, a_slow_peer_holds_an_ack_no_longer_than_ack_timeout) {
   opts.ack_timeout = std::chrono::milliseconds(50);
   p = std::make_unique<cluster::peer>(0, "b", opts);
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   auto ack = std::make_shared<core::remote_ack>();
   p->forward(msg(1), {}, ack);
   auto now = std::chrono::steady_clock::now();
@@ -128,7 +130,7 @@ TEST_F(outbox, control_frames_need_a_stream_and_go_before_publishes) {
   wire::Frame f;
   f.mutable_leave();
   p->send(f);  // no stream: dropped (what it said is said again on connect)
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   EXPECT_TRUE(link->writes.empty());
   p->forward(msg(1), {}, nullptr);
   p->send(f);  // queued behind the write in flight
@@ -152,11 +154,26 @@ TEST_F(outbox, duplicates_from_a_resend_are_recognised_per_incarnation) {
 TEST_F(outbox, an_ack_timeout_of_zero_holds_no_publisher) {
   opts.ack_timeout = std::chrono::milliseconds(0);
   p = std::make_unique<cluster::peer>(0, "b", opts);
-  p->connected(link, 0);
+  p->connected(link, 0, cluster::protocol_current);
   auto ack = std::make_shared<core::remote_ack>();
   p->forward(msg(1), {}, ack);
   EXPECT_TRUE(ack->done());
   EXPECT_EQ(p->outbox_size(), 1u);  // still kept until the peer has it, and resent if need be
   p->on_ack(1);
   EXPECT_EQ(p->outbox_size(), 0u);
+}
+
+TEST_F(outbox, a_peer_from_before_gets_the_first_protocol) {
+  // A rolling upgrade: the peer's HelloReply named no protocol (0), so it
+  // reads only protocol 1's packed records.
+  p->connected(link, 0, 0);
+  EXPECT_EQ(p->protocol(), cluster::protocol_first);
+  p->forward(msg(1, "old"), {}, std::make_shared<core::remote_ack>());
+  ASSERT_EQ(link->writes.size(), 1u);
+  const auto& f = link->writes[0].frames(0).forwards();
+  EXPECT_TRUE(f.records().empty());
+  std::vector<cluster::decoded_forward> out;
+  ASSERT_TRUE(cluster::decode_forwards_v1(f.packed(), {}, out));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].publish.msg->payload, "old");
 }

@@ -6,9 +6,19 @@ using namespace flock;
 
 namespace {
 ports::time_point t0() { return ports::time_point{} + std::chrono::hours(5); }
+
+// Each peer gets the protocol it reads: the current one, or the first for a
+// node from before (a rolling upgrade). Both must carry the same.
+struct wire_codec : ::testing::TestWithParam<std::uint32_t> {
+  std::uint32_t protocol() const { return GetParam(); }
+};
 }  // namespace
 
-TEST(wire_codec, a_message_keeps_its_properties_stamp_and_remaining_expiry) {
+INSTANTIATE_TEST_SUITE_P(protocols, wire_codec,
+                         ::testing::Values(cluster::protocol_first, cluster::protocol_message_codec),
+                         [](const auto& info) { return "protocol_" + std::to_string(info.param); });
+
+TEST_P(wire_codec, a_message_keeps_its_properties_stamp_and_remaining_expiry) {
   core::message m;
   m.topic = "a/b";
   m.payload = std::string("\0x\xff", 3);
@@ -21,7 +31,8 @@ TEST(wire_codec, a_message_keeps_its_properties_stamp_and_remaining_expiry) {
   m.props.payload_format_indicator = 1;
   m.written = core::stamp{77, 9};
   wire::Message w;
-  cluster::encode_message(m, t0(), w);
+  cluster::encode_message(m, t0(), protocol(), w);
+  EXPECT_EQ(!w.encoded().empty(), protocol() >= cluster::protocol_message_codec);
   // Another node, another monotonic clock: the expiry is relative.
   auto later = t0() + std::chrono::hours(100);
   auto d = cluster::decode_message(w, later);
@@ -38,7 +49,7 @@ TEST(wire_codec, a_message_keeps_its_properties_stamp_and_remaining_expiry) {
   EXPECT_EQ(d->id, 0u);  // the receiver gives it its own store id
 }
 
-TEST(wire_codec, a_malformed_message_is_rejected) {
+TEST(wire_codec_v1, a_malformed_message_is_rejected) {
   wire::Message w;
   w.set_topic("a/+");  // a filter is no topic name
   EXPECT_FALSE(cluster::decode_message(w, t0()));
@@ -49,7 +60,26 @@ TEST(wire_codec, a_malformed_message_is_rejected) {
   EXPECT_TRUE(cluster::decode_message(w, t0()));
 }
 
-TEST(wire_codec, a_session_round_trips_with_queue_inflight_and_incoming_ids) {
+TEST(wire_codec_v2, a_malformed_or_trailing_encoding_is_rejected) {
+  core::message m;
+  m.topic = "a";
+  wire::Message w;
+  cluster::encode_message(m, t0(), cluster::protocol_message_codec, w);
+  ASSERT_TRUE(cluster::decode_message(w, t0()));
+  wire::Message trailing = w;
+  trailing.mutable_encoded()->push_back('x');
+  EXPECT_FALSE(cluster::decode_message(trailing, t0()));
+  wire::Message cut = w;
+  cut.mutable_encoded()->pop_back();
+  EXPECT_FALSE(cluster::decode_message(cut, t0()));
+  core::message filter;
+  filter.topic = "a/+";  // a filter is no topic name
+  wire::Message bad;
+  cluster::encode_message(filter, t0(), cluster::protocol_message_codec, bad);
+  EXPECT_FALSE(cluster::decode_message(bad, t0()));
+}
+
+TEST_P(wire_codec, a_session_round_trips_with_queue_inflight_and_incoming_ids) {
   ports::moved_session s;
   s.claimed = core::stamp{5, 6};
   s.expiry_interval = 300;
@@ -66,7 +96,7 @@ TEST(wire_codec, a_session_round_trips_with_queue_inflight_and_incoming_ids) {
   s.inflight.push_back({8, core::outgoing_state::awaiting_pubcomp, {nullptr, 2, false, {}}});
   s.incoming_qos2 = {3, 4};
   wire::SessionState w;
-  cluster::encode_session(s, t0(), w);
+  cluster::encode_session(s, t0(), protocol(), w);
   auto d = cluster::decode_session(w, t0());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->claimed, s.claimed);
@@ -83,11 +113,11 @@ TEST(wire_codec, a_session_round_trips_with_queue_inflight_and_incoming_ids) {
   EXPECT_EQ(d->incoming_qos2, (std::vector<std::uint16_t>{3, 4}));
 }
 
-TEST(wire_codec, a_malformed_session_is_rejected_whole) {
+TEST_P(wire_codec, a_malformed_session_is_rejected_whole) {
   ports::moved_session s;
   s.inflight.push_back({0, core::outgoing_state::awaiting_pubcomp, {}});  // packet id 0
   wire::SessionState w;
-  cluster::encode_session(s, t0(), w);
+  cluster::encode_session(s, t0(), protocol(), w);
   EXPECT_FALSE(cluster::decode_session(w, t0()));
   wire::SessionState bad_filter;
   bad_filter.add_subscriptions()->set_filter("a/#/b");
