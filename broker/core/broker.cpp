@@ -1,6 +1,7 @@
 #include "broker/core/broker.hpp"
 
 #include "broker/core/broker_impl.hpp"
+#include "broker/core/front_door.hpp"
 
 namespace flock::core {
 
@@ -16,7 +17,7 @@ broker::impl::impl(broker_config cfg, ports::executor& ex, ports::clock& clk)
 }
 
 broker::broker(broker_config config, ports::executor& executor, ports::clock& clock)
-    : impl_(std::make_unique<impl>(std::move(config), executor, clock)) {}
+    : impl_(std::make_unique<impl>(std::move(config), executor, clock)), front_(std::make_unique<front_door>(*impl_)) {}
 
 broker::~broker() = default;
 

@@ -18,6 +18,7 @@
 namespace flock::core {
 
 class cluster_side;
+class front_door;
 
 class broker {
  public:
@@ -53,11 +54,16 @@ class broker {
   // restore().
   void set_cluster_side(std::unique_ptr<cluster_side> side);
 
+  // What a connection may ask (broker/protocol's door into the core).
+  front_door& front() { return *front_; }
+
+  // The core's insides, for its cluster half (broker/clustering) only.
   struct impl;
   impl& internals() { return *impl_; }
 
  private:
   std::unique_ptr<impl> impl_;
+  std::unique_ptr<front_door> front_;
 };
 
 }  // namespace flock::core

@@ -1,6 +1,6 @@
 #pragma once
-// The inside of core::broker, shared by the core's .cpp files and the protocol
-// machine (which calls connect/subscribe/publish on it).
+// The inside of core::broker, shared by the core's .cpp files and its cluster
+// half (broker/clustering). The protocol machine sees only front_door.hpp.
 //
 // Threading: the directory, the subscription index and the retained index are
 // shared by all workers behind their own locks, each held only for a lookup
@@ -19,6 +19,7 @@
 #include "broker/core/cluster_side.hpp"
 #include "broker/core/delivery.hpp"
 #include "broker/core/delivery_mailbox.hpp"
+#include "broker/core/front_door.hpp"
 #include "broker/core/journal.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/remote_ack.hpp"
@@ -73,12 +74,7 @@ struct broker::impl {
   std::optional<queue_reading> queue_depths(std::chrono::milliseconds timeout);  // not on a worker
 
   // --- subscriptions (subscriptions.cpp) ---
-  // A persistent session's change is written to the store; its SUBACK /
-  // UNSUBACK waits for `ticket`.
-  struct subscription_change {
-    bool changed = false;  // subscribe: the subscription is new; unsubscribe: it existed
-    journal::ticket ticket = 0;
-  };
+  using subscription_change = core::subscription_change;  // front_door.hpp
   subscription_change subscribe(const std::shared_ptr<session>& s, const std::string& filter,
                                 const subscription_options& opts);
   subscription_change unsubscribe(const std::shared_ptr<session>& s, const std::string& filter);
@@ -86,11 +82,7 @@ struct broker::impl {
   std::size_t subscription_count();
 
   // --- routing (router.cpp) ---
-  struct publish_result {
-    std::size_t routed = 0;     // sessions (and peers) the message went to
-    journal::ticket ticket = 0; // the publisher's ack waits for it (0: nothing written)
-    remote_ack_ptr ack;         // and for these peers' confirmations (null: none)
-  };
+  using publish_result = core::publish_result;  // front_door.hpp
   // Stores/clears a retained message, then routes. QoS 1/2 deliveries to
   // persistent sessions are written to the store (message once, one queued
   // record per session) before anything is posted to another worker.

@@ -80,7 +80,7 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
   if (client_id_.size() > config_.max_client_id_length) return reject_connect(codec::rc::client_identifier_not_valid);
   // Like Mosquitto: known users must give their password; without a user
   // name (or without a password file) the listener's anonymous rule decides.
-  const auto* auth = broker_.authenticator;
+  const auto* auth = core_.authenticator();
   if (auto identity = io_.tls_identity()) {
     // use_identity_as_username: the TLS layer verified the client's
     // certificate; its CN is the user name, and no password is asked for.
@@ -160,7 +160,7 @@ void connection_machine::impl::handle_connect(codec::connect& c) {
   }
   pending_connack_ = std::make_unique<codec::connack>(std::move(ack));
   phase_ = phase::awaiting_session;
-  broker_.open_session(client_id_, clean_start_, weak_from_this());
+  core_.open_session(client_id_, clean_start_, weak_from_this());
 }
 
 void connection_machine::impl::on_session_refused() {
@@ -175,17 +175,14 @@ void connection_machine::impl::on_session_refused() {
 void connection_machine::impl::on_session_ready(std::shared_ptr<core::session> s, bool session_present) {
   if (phase_ != phase::awaiting_session) {
     // We closed while the session travelled here: it is simply offline now.
-    broker_.on_session_detached(s, std::nullopt, 0);
+    core_.session_detached(s, std::nullopt, 0);
     return;
   }
   phase_ = phase::connected;
   session_ = std::move(s);
   session_->set_expiry_interval(session_expiry_);
   counted_connected_ = true;
-  auto now_connected = broker_.clients_connected.fetch_add(1) + 1;
-  auto max = broker_.clients_maximum.load();
-  while (now_connected > max && !broker_.clients_maximum.compare_exchange_weak(max, now_connected)) {
-  }
+  core_.client_connected();
   stats().add(stats().connections_total);
 
   codec::connack ack = std::move(*pending_connack_);
@@ -195,7 +192,7 @@ void connection_machine::impl::on_session_ready(std::shared_ptr<core::session> s
   hold_output_until(session_->save(true));
   send(ack);
   session_->attach(this, stats());
-  session_->pump(broker_.now(), stats());
+  session_->pump(core_.now(), stats());
   if (!processing_ && !partial_.empty()) process_buffered();
 }
 

@@ -8,7 +8,7 @@ namespace flock::protocol {
 
 connection_machine::connection_machine(core::broker& broker, core::connection_io& io,
                                        const core::listener_settings& listener)
-    : impl_(std::make_shared<impl>(broker.internals(), io, listener)) {}
+    : impl_(std::make_shared<impl>(broker.front(), io, listener)) {}
 
 connection_machine::~connection_machine() { impl_->on_closed(); }
 
@@ -18,16 +18,16 @@ void connection_machine::on_drained() { impl_->on_drained(); }
 void connection_machine::on_closed() { impl_->on_closed(); }
 void connection_machine::on_server_shutdown() { impl_->disconnect_with(codec::rc::server_shutting_down, "server shutting down"); }
 
-connection_machine::impl::impl(core::broker::impl& broker, core::connection_io& io,
+connection_machine::impl::impl(core::front_door& core, core::connection_io& io,
                                const core::listener_settings& listener)
-    : broker_(broker), io_(io), listener_(listener), config_(broker.config) {
-  opened_at_ = last_received_ = broker_.now();
+    : core_(core), io_(io), listener_(listener), config_(core.config()) {
+  opened_at_ = last_received_ = core_.now();
 }
 
 void connection_machine::impl::on_bytes(std::span<const std::uint8_t> data) {
   if (phase_ == phase::closed || data.empty()) return;
   stats().add(stats().bytes_received, data.size());
-  last_received_ = broker_.now();
+  last_received_ = core_.now();
   // Before CONNECT, anything but a CONNECT is garbage: close at once rather
   // than wait for a "packet" of attacker-chosen length.
   if (phase_ == phase::awaiting_connect && partial_.empty() && (data[0] >> 4) != 1) {
@@ -146,7 +146,7 @@ void connection_machine::impl::on_tick(ports::time_point now) {
 }
 
 void connection_machine::impl::on_drained() {
-  if (phase_ == phase::connected && session_) session_->pump(broker_.now(), stats());
+  if (phase_ == phase::connected && session_) session_->pump(core_.now(), stats());
 }
 
 void connection_machine::impl::on_closed() {
@@ -156,14 +156,14 @@ void connection_machine::impl::on_closed() {
   held_.clear();  // not durable yet: never confirmed to the client
   if (counted_connected_) {
     counted_connected_ = false;
-    broker_.clients_connected.fetch_sub(1);
+    core_.client_disconnected();
   }
   if (session_) {
     auto s = std::move(session_);
     session_.reset();
     auto will = std::move(will_);
     will_.reset();
-    broker_.on_session_detached(s, std::move(will), will_delay_);
+    core_.session_detached(s, std::move(will), will_delay_);
   }
 }
 

@@ -11,7 +11,9 @@
 
 #include "broker/codec/codec.hpp"
 #include "broker/codec/reason_code.hpp"
-#include "broker/core/broker_impl.hpp"
+#include "broker/core/front_door.hpp"
+#include "broker/core/session.hpp"
+#include "broker/core/stats.hpp"
 #include "broker/protocol/connection_machine.hpp"
 
 namespace flock::protocol {
@@ -19,7 +21,7 @@ namespace flock::protocol {
 struct connection_machine::impl final : core::session_sink,
                                         core::session_requester,
                                         std::enable_shared_from_this<connection_machine::impl> {
-  impl(core::broker::impl& broker, core::connection_io& io, const core::listener_settings& listener);
+  impl(core::front_door& core, core::connection_io& io, const core::listener_settings& listener);
 
   enum class phase : std::uint8_t { awaiting_connect, awaiting_session, connected, closed };
 
@@ -39,14 +41,12 @@ struct connection_machine::impl final : core::session_sink,
   void disconnect_with(std::uint8_t reason, const char* why);
   void close_quietly();
   bool v5() const { return version_ == codec::protocol_version::v5; }
-  core::worker_stats& stats() { return broker_.my_stats(); }
+  core::worker_stats& stats() { return core_.my_stats(); }
   // Topic access (ACL). Without an authorizer everything is allowed and
   // nothing is checked.
-  bool may_publish(std::string_view topic) const {
-    return !broker_.authorizer || broker_.authorizer->can_publish(client_id_, username_, topic);
-  }
+  bool may_publish(std::string_view topic) const { return core_.may_publish(client_id_, username_, topic); }
   bool may_read(std::string_view filter_or_topic) const {
-    return !broker_.authorizer || broker_.authorizer->can_subscribe(client_id_, username_, filter_or_topic);
+    return core_.may_subscribe(client_id_, username_, filter_or_topic);
   }
 
   // session_sink
@@ -99,7 +99,7 @@ struct connection_machine::impl final : core::session_sink,
   void handle_subscribe(const codec::subscribe& s);
   void handle_unsubscribe(const codec::unsubscribe& u);
 
-  core::broker::impl& broker_;
+  core::front_door& core_;
   core::connection_io& io_;
   core::listener_settings listener_;
   const core::broker_config& config_;

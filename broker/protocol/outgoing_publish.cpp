@@ -35,7 +35,7 @@ connection_machine::impl::send_result connection_machine::impl::send_publish(con
     p.props = m.props;
     p.props.subscription_identifiers = d.subscription_ids;
     if (m.expires_at) {
-      auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - broker_.now()).count();
+      auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - core_.now()).count();
       p.props.message_expiry_interval = static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1));
     }
     if (client_topic_alias_maximum_ > 0) {

@@ -12,7 +12,7 @@ void connection_machine::impl::hold_output_until(std::uint64_t ticket, const cor
     hold_output_until(ticket, nullptr);
     return;
   }
-  ports::store* store = broker_.persistence.store();
+  ports::store* store = core_.store();
   if (!ack) {
     if (ticket == 0) return;
     if (!held_.empty()) {
@@ -25,13 +25,13 @@ void connection_machine::impl::hold_output_until(std::uint64_t ticket, const cor
   auto release = [self = weak_from_this()] {
     if (auto me = self.lock()) me->release_held();
   };
-  if (ticket != 0) store->when_durable(ticket, broker_.current(), release);
-  if (ack) ack->when_done(broker_.executor, broker_.current(), release);
+  if (ticket != 0) store->when_durable(ticket, core_.current(), release);
+  if (ack) ack->when_done(core_.executor(), core_.current(), release);
 }
 
 void connection_machine::impl::release_held() {
   if (phase_ == phase::closed) return;
-  ports::store* store = broker_.persistence.store();
+  ports::store* store = core_.store();
   std::size_t n = 0;
   auto& buffer = io_.out_buffer();
   while (n < held_.size() && held_[n].ready(store)) buffer += held_[n++].bytes;

@@ -55,7 +55,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
     return;
   }
 
-  if (p.qos > 0 && !broker_.persistence.healthy()) {
+  if (p.qos > 0 && !core_.store_healthy()) {
     // The store cannot write (disk full, I/O error): refuse rather than
     // acknowledge what might not be kept. 3.1.1 has no negative ack.
     stats().add(stats().publish_refused_store);
@@ -70,7 +70,7 @@ void connection_machine::impl::handle_publish(codec::publish& p) {
   // duplicate: its id is stored with the message.
   std::optional<ports::store_op> incoming_op;
   if (p.qos == 2 && session_->stores_messages()) incoming_op = ports::incoming_put{session_->id(), p.packet_id};
-  auto result = broker_.publish(m, std::move(incoming_op));
+  auto result = core_.publish(m, std::move(incoming_op));
   // The ack confirms what persistent subscribers were given: it waits for the
   // disk, and for the peers that got a copy to have it on theirs.
   hold_output_until(result.ticket, result.ack);
@@ -92,8 +92,8 @@ std::shared_ptr<core::message> connection_machine::impl::make_message(std::strin
   m->retain = retain;
   m->publisher = client_id_;
   m->received_us = core::wall_clock_us();
-  if (qos > 0 && broker_.persistence.enabled()) m->id = broker_.new_id();  // persistent subscribers store it under this id
-  if (props.message_expiry_interval) m->expires_at = broker_.now() + std::chrono::seconds(*props.message_expiry_interval);
+  if (qos > 0 && core_.persistent()) m->id = core_.new_message_id();  // persistent subscribers store it under this id
+  if (props.message_expiry_interval) m->expires_at = core_.now() + std::chrono::seconds(*props.message_expiry_interval);
   m->props = std::move(props);
   m->props.topic_alias.reset();
   m->props.message_expiry_interval.reset();
@@ -103,7 +103,7 @@ std::shared_ptr<core::message> connection_machine::impl::make_message(std::strin
 }
 
 void connection_machine::impl::handle_ack(const codec::pub_response& r) {
-  const auto now = broker_.now();
+  const auto now = core_.now();
   switch (r.type) {
     case codec::packet_type::puback:
       session_->on_puback(r.packet_id);
@@ -119,7 +119,7 @@ void connection_machine::impl::handle_ack(const codec::pub_response& r) {
       bool known = session_->incoming_qos2().erase(r.packet_id) > 0;
       // PUBCOMP frees the id for reuse: the id must be gone from disk first.
       if (known && session_->stores_messages())
-        hold_output_until(broker_.persistence.append(ports::incoming_delete{session_->id(), r.packet_id}));
+        hold_output_until(core_.persist(ports::incoming_delete{session_->id(), r.packet_id}));
       std::uint8_t reason = (known || !v5()) ? codec::rc::success : codec::rc::packet_identifier_not_found;
       send(codec::pub_response{codec::packet_type::pubcomp, r.packet_id, reason, {}});
       return;

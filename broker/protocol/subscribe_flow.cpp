@@ -26,21 +26,21 @@ void connection_machine::impl::handle_subscribe(const codec::subscribe& s) {
     opts.retain_as_published = t.retain_as_published;
     opts.retain_handling = t.retain_handling;
     opts.identifier = id;
-    auto change = broker_.subscribe(session_, t.filter, opts);
+    auto change = core_.subscribe(session_, t.filter, opts);
     bool is_new = change.changed;
     hold_output_until(change.ticket);
     ack.reason_codes.push_back(opts.qos);
     // Retained messages: never for shared subscriptions (MQTT 5 4.8.2);
     // Retain Handling 1 only when the subscription is new, 2 never.
     if (shared || t.retain_handling == 2 || (t.retain_handling == 1 && !is_new)) continue;
-    for (auto& m : broker_.retained_for(t.filter)) {
+    for (auto& m : core_.retained_for(t.filter)) {
       core::delivery d{m, std::min(m->qos, opts.qos), true, {}};
       if (id != 0) d.subscription_ids.push_back(id);
       retained.push_back(std::move(d));
     }
   }
   send(ack);  // SUBACK first, then the retained messages
-  if (!retained.empty()) session_->enqueue_all(retained, broker_.now(), stats());
+  if (!retained.empty()) session_->enqueue_all(retained, core_.now(), stats());
 }
 
 void connection_machine::impl::handle_unsubscribe(const codec::unsubscribe& u) {
@@ -50,7 +50,7 @@ void connection_machine::impl::handle_unsubscribe(const codec::unsubscribe& u) {
       ack.reason_codes.push_back(codec::rc::topic_filter_invalid);
       continue;
     }
-    auto change = broker_.unsubscribe(session_, f);
+    auto change = core_.unsubscribe(session_, f);
     hold_output_until(change.ticket);
     ack.reason_codes.push_back(change.changed ? codec::rc::success : codec::rc::no_subscription_existed);
   }
