@@ -44,12 +44,15 @@ def test_persistent_session_moves_with_its_queue_and_leaves_the_old_node(cluster
     assert [int(p.payload) for p in got] == list(range(n)), "every message once, in order"
     assert not any(p.dup for p in got)
     cluster.converge(c)  # its subscription is c's now
-    marker = publish_then_marker(pub, "mv/t", [])
-    assert read_until_marker(moved, marker) == []
 
     # gone from a: no offline session, no subscription announced from there
     assert_sys(a, "$SYS/broker/clients/disconnected", "0")
     assert_sys(a, "$SYS/broker/cluster/routes/local", "0")
+    # Nothing more once the move is over. (While a still passes on what
+    # reaches it for the session, a QoS 1 copy may arrive twice:
+    # docs/clustering.md, "Not guaranteed".)
+    marker = publish_then_marker(pub, "mv/t", [])
+    assert read_until_marker(moved, marker) == []
 
     # offline on c now; what arrives meanwhile follows it back to a with the subscription
     moved.disconnect()
