@@ -421,13 +421,10 @@ void node::send_route_snapshot(peer& p) {
 
 void node::send_retained_snapshot(peer& p) {
   p.last_retained_push = now();
-  std::vector<wire::Frame> frames;
-  const auto t = now();
-  host_.retained_snapshot([&](const core::message_ptr& m) {
-    frames.emplace_back();
-    encode_message(*m, t, p.protocol(), *frames.back().mutable_retained()->mutable_message());
-  });
-  p.send(std::move(frames));
+  std::vector<core::message_ptr> messages;
+  host_.retained_snapshot([&](const core::message_ptr& m) { messages.push_back(m); });
+  // Bulk: heartbeats, routes and forwards go past a large snapshot.
+  p.send_retained(std::move(messages));
 }
 
 void node::send_sessions(peer& p) {

@@ -310,11 +310,12 @@ void node::on_heartbeat(peer& p, const wire::Heartbeat& h, const std::shared_ptr
   for (const auto& m : h.members()) learn(m);
   if (p.routes.check(h.route_seq(), h.route_digest()) == route_replica::result::resync) ask_resync(p, link);
   // Retained messages: heartbeats in a row that disagree (not a write still
-  // on its way) make us send what we hold; the peer keeps what is newer.
+  // on its way, nor our last snapshot still being sent) make us send what
+  // we hold; the peer keeps what is newer.
   if (h.retained_digest() == host_.retained_digest()) {
     p.retained_mismatches = 0;
   } else if (++p.retained_mismatches >= retained_mismatch_heartbeats && p.handshaken &&
-             now() - p.last_retained_push >= retained_push_pause) {
+             now() - p.last_retained_push >= retained_push_pause && !p.bulk_pending()) {
     p.retained_mismatches = 0;
     log::info("cluster: retained messages differ from ", p.name, "'s; sending ours");
     send_retained_snapshot(p);

@@ -9,6 +9,8 @@ namespace flock::cluster {
 
 namespace {
 ports::time_point steady_now() { return std::chrono::steady_clock::now(); }
+// What a message takes on the wire, near enough to fill batches by.
+std::size_t message_bytes(const core::message& m) { return m.topic.size() + m.payload.size() + 64; }
 }  // namespace
 
 peer::peer(ports::peer_id peer_id, std::string peer_name, const options& opts)
@@ -47,6 +49,20 @@ void peer::send(std::vector<wire::Frame> frames) {
   pump();
 }
 
+void peer::send_retained(std::vector<core::message_ptr> messages) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_) return;
+    for (auto& m : messages) bulk_.push_back(std::move(m));
+  }
+  pump();
+}
+
+bool peer::bulk_pending() const {
+  std::lock_guard lock(mutex_);
+  return !bulk_.empty();
+}
+
 bool peer::full(std::size_t more_bytes) const {
   return resend_.size() + data_.size() + unacked_.size() >= opts_.max_outbox_messages ||
          bytes_ + more_bytes > opts_.max_outbox_bytes;
@@ -60,7 +76,7 @@ void peer::confirm(outgoing& o, bool unconfirmed) {
 }
 
 void peer::forward(const core::message_ptr& msg, std::vector<ports::shared_pick> picks, const core::remote_ack_ptr& ack) {
-  const std::size_t bytes = msg->topic.size() + msg->payload.size() + 64;
+  const std::size_t bytes = message_bytes(*msg);
   {
     std::lock_guard lock(mutex_);
     if (msg->qos == 0 && (!writer_ || full(bytes))) {
@@ -94,12 +110,13 @@ void peer::pump() {
     std::vector<ports::shared_pick> picks;
   };
   std::vector<item> items;
+  std::vector<core::message_ptr> retained;
   std::shared_ptr<outbound_link> link;
   std::size_t bytes = 0;
   {
     std::lock_guard lock(mutex_);
     if (writing_ || !writer_) return;
-    if (control_.empty() && resend_.empty() && data_.empty()) return;
+    if (control_.empty() && resend_.empty() && data_.empty() && bulk_.empty()) return;
     writing_ = true;
     link = writer_;
     std::size_t budget = opts_.batch_bytes;
@@ -109,6 +126,10 @@ void peer::pump() {
       control_.pop_front();
       budget = size >= budget ? 0 : budget - size;
     }
+    // Bulk frames' share, kept from forwards while both wait (the rest of
+    // the batch goes to bulk when no forward needs it).
+    std::size_t bulk_budget = bulk_.empty() || (resend_.empty() && data_.empty()) ? 0 : budget / 4;
+    budget -= bulk_budget;
     const auto now = steady_now();
     // In send order: one publisher's messages stay in order whatever their QoS.
     auto take = [&](std::deque<outgoing>& from) {
@@ -125,6 +146,13 @@ void peer::pump() {
     };
     take(resend_);
     take(data_);
+    bulk_budget += budget;
+    while (!bulk_.empty() && bulk_budget > 0) {
+      const std::size_t size = message_bytes(*bulk_.front());
+      retained.push_back(std::move(bulk_.front()));
+      bulk_.pop_front();
+      bulk_budget = size >= bulk_budget ? 0 : bulk_budget - size;
+    }
   }
   // Encoded outside the lock: workers keep forwarding meanwhile.
   if (!items.empty()) {
@@ -139,6 +167,10 @@ void peer::pump() {
       else encode_forward(*packed, i.seq, *i.msg, i.picks, now);
       forwards->add_published_unix_us(static_cast<std::uint64_t>(std::max<std::int64_t>(i.msg->received_us, 0)));
     }
+  }
+  if (!retained.empty()) {
+    const auto now = steady_now();
+    for (const auto& m : retained) encode_message(*m, now, protocol(), *batch.add_frames()->mutable_retained()->mutable_message());
   }
   link->write(std::move(batch));
 }
@@ -203,6 +235,7 @@ void peer::disconnected() {
   writer_.reset();
   writing_ = false;
   control_.clear();
+  bulk_.clear();
   // Unacknowledged copies go again on the next stream, in order, before
   // anything newer; nobody waits for them meanwhile.
   for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) resend_.push_front(std::move(*it));

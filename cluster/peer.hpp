@@ -1,9 +1,19 @@
 #pragma once
 // One peer node as this node sees it: its identity and liveness, our stream
-// to it (the outbox: a control lane that is never dropped while the stream
-// is up, a bounded data lane of forwarded publishes, and the QoS 1/2 copies
-// sent but not yet acknowledged, resent after a broken stream), and what it
-// told us (its routes, the last forwarded publish applied from it).
+// to it (the outbox, three lanes in one batch per write: the control lane,
+// ordered and never dropped while the stream is up; the bounded data lane of
+// forwarded publishes, with the QoS 1/2 copies sent but not yet acknowledged
+// resent after a broken stream; the bulk lane, messages in no particular
+// order that may take long: a retained snapshot), and what it told
+// us (its routes, the last forwarded publish applied from it).
+//
+// Each write carries the control lane first, then forwards, then bulk
+// messages, at most options::batch_bytes of them, and bulk gets a quarter of
+// a batch while forwards wait: a heartbeat waits for at most the one write
+// in flight, whatever is queued behind it, and a snapshot moves on under
+// full forwarding load. One write at a time, so one thread at a time
+// encodes (the one that finished the last write, or the first producer
+// after an idle spell).
 //
 // Threads: the outbox is locked (workers enqueue, the transport's threads
 // write and acknowledge); the rest belongs to the node's thread unless
@@ -46,6 +56,13 @@ class peer : public std::enable_shared_from_this<peer> {
   // sent again on the next connect: snapshots, or a claim times out).
   void send(wire::Frame frame);
   void send(std::vector<wire::Frame> frames);
+  // Our retained messages, on the bulk lane: their order does not matter
+  // (the peer keeps the newest stamp) and they may be many, so the lane
+  // holds references and encodes them as it writes. Dropped with the stream
+  // (sent again on the next connect).
+  void send_retained(std::vector<core::message_ptr> messages);
+  // Bulk messages not yet written.
+  bool bulk_pending() const;
   // A forwarded publish. Never blocks: QoS 0 is dropped when there is no
   // stream or no room; QoS 1/2 waits in the outbox (bounded) and `ack` is
   // confirmed when the peer has it durable or it cannot be confirmed.
@@ -132,6 +149,7 @@ class peer : public std::enable_shared_from_this<peer> {
   std::shared_ptr<outbound_link> writer_;  // set while the stream is up
   bool writing_ = false;
   std::deque<wire::Frame> control_;
+  std::deque<core::message_ptr> bulk_;
   std::deque<outgoing> resend_;   // unacknowledged from an earlier stream, first
   std::deque<outgoing> data_;     // not yet sent
   std::deque<outgoing> unacked_;  // sent on this stream, QoS 1/2

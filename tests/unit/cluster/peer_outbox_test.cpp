@@ -16,11 +16,12 @@ struct fake_link final : cluster::outbound_link {
   void close() override { closed = true; }
 };
 
-core::message_ptr msg(std::uint8_t qos, std::string payload = "x") {
+core::message_ptr msg(std::uint8_t qos, std::string payload = "x", bool retain = false) {
   auto m = std::make_shared<core::message>();
   m->topic = "t";
   m->payload = std::move(payload);
   m->qos = qos;
+  m->retain = retain;
   return m;
 }
 
@@ -176,4 +177,81 @@ TEST_F(outbox, a_peer_from_before_gets_the_first_protocol) {
   ASSERT_TRUE(cluster::decode_forwards_v1(f.packed(), {}, out));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].publish.msg->payload, "old");
+}
+
+namespace {
+
+wire::Frame heartbeat() {
+  wire::Frame f;
+  f.mutable_heartbeat()->set_route_seq(7);
+  return f;
+}
+
+std::vector<core::message_ptr> retained(std::size_t n, std::size_t payload) {
+  std::vector<core::message_ptr> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(msg(0, std::string(payload, 'r'), true));
+  }
+  return out;
+}
+
+std::size_t count_retained(const wire::Batch& b) {
+  std::size_t n = 0;
+  for (const auto& f : b.frames()) n += f.has_retained();
+  return n;
+}
+
+}  // namespace
+
+TEST_F(outbox, heartbeats_never_wait_behind_64_MiB_of_forwards_nor_a_large_snapshot) {
+  p->connected(link, 0, cluster::protocol_current);
+  const std::string big(64u << 10, 'p');
+  while (p->stats.dropped_full.load() == 0) p->forward(msg(1, big), {}, nullptr);  // until the outbox is full
+  ASSERT_GE(p->outbox_size() * big.size(), opts.max_outbox_bytes - 2 * big.size());
+  p->send_retained(retained(256, 64u << 10));  // 16 MiB of retained messages
+  ASSERT_EQ(link->writes.size(), 1u);             // one write in flight: the first forward
+  p->send(heartbeat());
+  p->on_written();
+  ASSERT_EQ(link->writes.size(), 2u);
+  const auto& next = link->writes[1];
+  ASSERT_GT(next.frames_size(), 0);
+  EXPECT_TRUE(next.frames(0).has_heartbeat());  // first in the very next write
+  EXPECT_LE(next.ByteSizeLong(), opts.batch_bytes + 2 * big.size());
+}
+
+TEST_F(outbox, a_snapshot_moves_on_under_full_forwarding_load_and_takes_idle_batches_whole) {
+  p->connected(link, 0, cluster::protocol_current);
+  const std::string big(16u << 10, 'p');
+  p->forward(msg(0, big), {}, nullptr);  // the write in flight
+  p->send_retained(retained(64, 16u << 10));  // 1 MiB
+  for (int i = 0; i < 64; ++i) p->forward(msg(0, big), {}, nullptr);
+  p->on_written();
+  ASSERT_EQ(link->writes.size(), 2u);
+  // A quarter of the batch for the snapshot, the rest for forwards.
+  const auto shared = count_retained(link->writes[1]);
+  EXPECT_GE(shared, 3u);
+  EXPECT_LE(shared, 5u);
+  EXPECT_GE(seqs(link->writes[1]).size(), 10u);
+  EXPECT_TRUE(p->bulk_pending());
+  for (const auto& f : link->writes[1].frames()) {
+    if (!f.has_retained()) continue;
+    auto m = cluster::decode_message(f.retained().message(), std::chrono::steady_clock::now());
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->retain);
+    EXPECT_EQ(m->payload.size(), 16u << 10);
+  }
+  // Forwards drained: what is left of the snapshot fills whole batches.
+  while (!forwards(link->writes.back()).empty()) p->on_written();
+  EXPECT_GE(count_retained(link->writes.back()), 12u);
+}
+
+TEST_F(outbox, retained_snapshots_need_a_stream_and_go_with_it) {
+  p->send_retained(retained(2, 10));
+  EXPECT_FALSE(p->bulk_pending());  // no stream: dropped (a snapshot is sent again on connect)
+  p->connected(link, 0, cluster::protocol_current);
+  p->forward(msg(1), {}, nullptr);  // in flight
+  p->send_retained(retained(2, 10));
+  EXPECT_TRUE(p->bulk_pending());
+  p->disconnected();
+  EXPECT_FALSE(p->bulk_pending());
 }
