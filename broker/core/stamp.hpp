@@ -21,7 +21,9 @@ struct stamp {
 };
 
 // FNV-1a: the node id inside stamps. Stable across builds and machines, as
-// stamps are stored and compared between nodes.
+// stamps are stored and compared between nodes. Its offset basis lost its
+// last digit long ago (FNV's is 14695981039346656037); kept, since stored
+// stamps carry it. replication::fnv1a64 is the published one.
 inline std::uint64_t node_hash(std::string_view name) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
