@@ -11,7 +11,7 @@ FLOCKD_ARGS ?=
 PACKAGES := cmake g++ make ninja-build pkg-config libboost1.81-dev \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	librocksdb-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev \
-	libyaml-cpp-dev mosquitto mosquitto-clients python3-paho-mqtt \
+	libyaml-cpp-dev libraft-dev mosquitto mosquitto-clients python3-paho-mqtt \
 	python3-pytest python3-yaml python3-cryptography openssl haproxy iproute2 prometheus
 # Only the tests of the image and the chart need these (make test installs them).
 DEPLOY_TEST_PACKAGES := yamllint podman runc debootstrap dnsmasq-base

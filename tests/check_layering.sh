@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when the pure modules (codec, protocol, core, clustering, ports,
-# replication) include Asio, gRPC, RocksDB or generated protobuf headers:
+# replication, controller) include Asio, gRPC, RocksDB or generated protobuf headers:
 # they must stay testable without I/O and portable to other transports (ARCHITECTURE.md,
 # section 1). And when the core reaches into its cluster half: the core
 # knows only core::cluster_side, broker/clustering plugs into it. And when
@@ -11,7 +11,7 @@ root="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
 cd "$root"
 pattern='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](boost/asio|asio|grpc|grpcpp|rocksdb|google/protobuf|[^>"]*\.pb\.h|broker/server/|storage/|cluster/)'
 dirs=()
-for d in broker/codec broker/core broker/protocol broker/ports broker/clustering broker/replication; do
+for d in broker/codec broker/core broker/protocol broker/ports broker/clustering broker/replication broker/controller; do
   [[ -d $d ]] && dirs+=("$d")
 done
 if [[ ${#dirs[@]} -eq 0 ]]; then
@@ -44,9 +44,10 @@ allowed() {
     clustering) echo "codec core ports clustering" ;;
     auth) echo "codec ports auth" ;;
     replication) echo "replication" ;;
+    controller) echo "core replication controller" ;;
   esac
 }
-for module in codec core ports protocol clustering auth replication; do
+for module in codec core ports protocol clustering auth replication controller; do
   [[ -d broker/$module ]] || continue
   ok=$(allowed "$module")
   while IFS= read -r hit; do

@@ -28,6 +28,15 @@ void put_first(std::vector<store_id>& v, const store_id& id) {
 
 }  // namespace
 
+controller_state controller_state::restore(std::uint32_t factor, std::vector<member> members,
+                                           std::vector<partition_state> partitions) {
+  controller_state s;
+  s.factor_ = factor;
+  s.members_ = std::move(members);
+  s.partitions_ = std::move(partitions);
+  return s;
+}
+
 outcome controller_state::apply(const command& c) {
   return std::visit([this](const auto& one) { return apply_one(one); }, c);
 }

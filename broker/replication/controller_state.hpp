@@ -39,6 +39,7 @@ struct member {
   std::uint64_t incarnation = 0;
   bool witness = false;         // votes, holds no partition
   bool fenced = false;          // declared down (or left): in no online ISR, owns nothing
+  bool operator==(const member&) const = default;
 };
 
 struct partition_state {
@@ -48,6 +49,7 @@ struct partition_state {
   std::vector<store_id> isr;       // the owner first, then followers in sync
   std::vector<store_id> learners;  // replicas catching up, not yet in sync
   bool offline = false;            // no unfenced ISR member: served by nobody
+  bool operator==(const partition_state&) const = default;
 };
 
 namespace cmd {
@@ -121,7 +123,12 @@ enum class outcome : std::uint8_t {
 
 class controller_state {
  public:
+  // A state read back from a snapshot (check broken_invariant() before use).
+  static controller_state restore(std::uint32_t factor, std::vector<member> members,
+                                  std::vector<partition_state> partitions);
+
   outcome apply(const command& c);
+  bool operator==(const controller_state&) const = default;
 
   bool bootstrapped() const { return !partitions_.empty(); }
   std::uint32_t partition_count() const { return static_cast<std::uint32_t>(partitions_.size()); }
