@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "broker/ports/store.hpp"
+#include "storage/controller_log_kv.hpp"
 #include "storage/kv_backend.hpp"
 
 namespace flock::storage {
@@ -54,6 +55,7 @@ class group_commit_store final : public ports::store {
   bool healthy() const override;
   bool flush(ports::duration timeout) override;
   write_metrics metrics() const override;
+  ports::controller_log* controller() override { return &controller_log_; }
 
   group_commit_stats stats() const;
   kv_backend& backend() { return *backend_; }
@@ -73,6 +75,7 @@ class group_commit_store final : public ports::store {
   void log(const std::string& line) const;
 
   std::unique_ptr<kv_backend> backend_;
+  controller_log_kv controller_log_{*backend_};
   group_commit_options options_;
   ports::executor& executor_;
   const ports::clock& clock_;

@@ -5,8 +5,10 @@
 // one atomic batch per write, a full scan at start-up: nothing else.
 //
 // Threads: write() and recover() are called by the store's one writer
-// thread; scan() and get() only during load(), before the first write. An
-// implementation need not make write() and scan() safe against each other.
+// thread and by the controller's log (controller_log_kv, the node's thread):
+// they must be safe against each other. scan() and get() only at start-up,
+// before the first write; an implementation need not make write() and
+// scan() safe against each other.
 #include <cstdint>
 #include <functional>
 #include <optional>

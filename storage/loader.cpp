@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -32,17 +33,15 @@ class loader {
     load_deliveries(column::inflight);
     load_incoming();
     load_retained();
-    if (!has_meta) {
-      if (records_seen_ > 0)
-        throw_corrupt(b_.location(), "column family default, key \"format\": the format record is missing");
+    if (!has_meta && records_seen_ > 0)
+      throw_corrupt(b_.location(), "column family default, key \"format\": the format record is missing");
+    // A new directory, or one from before store ids, gets its identity now.
+    // Records this build writes from now on are of its format: an older
+    // build must refuse the directory rather than misread them.
+    if (!has_meta || format < record_format_version || identity_.empty()) {
+      if (identity_.empty()) identity_ = new_identity();
       repair_.push_back({kv_write::kind::put, column::meta, std::string(keys::meta_format),
-                         encode_meta(record_format_version, "flock " FLOCK_VERSION)});
-      report.wrote_meta = true;
-    } else if (format < record_format_version) {
-      // Records this build writes from now on are of its format: an older
-      // build must refuse the directory rather than misread them.
-      repair_.push_back({kv_write::kind::put, column::meta, std::string(keys::meta_format),
-                         encode_meta(record_format_version, "flock " FLOCK_VERSION)});
+                         encode_meta(record_format_version, "flock " FLOCK_VERSION, identity_)});
       report.wrote_meta = true;
     }
     drop_unreferenced_messages();
@@ -59,6 +58,7 @@ class loader {
     out.sessions = std::move(sessions_);
     out.retained = std::move(retained_);
     out.next_id = max_id_ + 1;
+    out.identity = identity_;
     return out;
   }
 
@@ -68,6 +68,7 @@ class loader {
                                      std::string(what));
   }
   void saw_id(std::uint64_t id) { max_id_ = std::max(max_id_, id); }
+  ports::store_identity identity_;
 
   // The format of the data here; 0: no format record.
   std::uint32_t check_meta() {
@@ -79,7 +80,18 @@ class loader {
       throw std::runtime_error(b_.location() + " was written by a newer flock (record format " +
                                std::to_string(meta->format_version) + "; this build reads up to " +
                                std::to_string(record_format_version) + ")");
+    identity_ = meta->id;
     return std::max<std::uint32_t>(meta->format_version, 1);
+  }
+
+  static ports::store_identity new_identity() {
+    std::random_device rd;
+    ports::store_identity id;
+    while (id.empty()) {
+      id.hi = (std::uint64_t{rd()} << 32) | rd();
+      id.lo = (std::uint64_t{rd()} << 32) | rd();
+    }
+    return id;
   }
 
   void load_sessions() {

@@ -25,7 +25,7 @@ inline constexpr std::uint32_t record_format_version = 2;
 // Appends the writes that apply op to batch.
 void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_batch& batch);
 
-std::string encode_meta(std::uint32_t format_version, std::string_view written_by);
+std::string encode_meta(std::uint32_t format_version, std::string_view written_by, ports::store_identity id);
 
 // --- decoding (load) ---
 // Each returns nullopt / null when the bytes are not a valid record; the
@@ -33,6 +33,7 @@ std::string encode_meta(std::uint32_t format_version, std::string_view written_b
 struct meta_info {
   std::uint32_t format_version = 0;
   std::string written_by;
+  ports::store_identity id;  // empty: none written yet
 };
 std::optional<meta_info> decode_meta(std::string_view value);
 

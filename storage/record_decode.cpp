@@ -3,6 +3,7 @@
 // non-zero packet id) are checked here: out of range means the record is not
 // what we wrote, and load() reports it as corrupt rather than guessing.
 #include "proto/records.pb.h"
+#include "storage/keys.hpp"
 #include "storage/record_codec.hpp"
 
 namespace flock::storage {
@@ -52,7 +53,10 @@ std::optional<ports::delivery_meta> to_delivery(const rec::DeliveryRecord& r) {
 std::optional<meta_info> decode_meta(std::string_view value) {
   rec::MetaRecord r;
   if (!parse(r, value)) return std::nullopt;
-  return meta_info{r.format_version(), r.written_by()};
+  meta_info m{r.format_version(), r.written_by(), {}};
+  if (r.store_id().size() == 16) m.id = {keys::get_be64(r.store_id()), keys::get_be64(r.store_id().substr(8))};
+  else if (!r.store_id().empty()) return std::nullopt;
+  return m;
 }
 
 std::optional<session_info> decode_session(std::string_view value, const wall_clock_mapping& time) {

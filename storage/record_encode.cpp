@@ -108,10 +108,16 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
       op);
 }
 
-std::string encode_meta(std::uint32_t format_version, std::string_view written_by) {
+std::string encode_meta(std::uint32_t format_version, std::string_view written_by, ports::store_identity id) {
   rec::MetaRecord r;
   r.set_format_version(format_version);
   r.set_written_by(std::string(written_by));
+  if (!id.empty()) {
+    std::string raw;
+    keys::put_be64(raw, id.hi);
+    keys::put_be64(raw, id.lo);
+    r.set_store_id(raw);
+  }
   return r.SerializeAsString();
 }
 

@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -110,6 +111,7 @@ class rocksdb_backend final : public kv_backend {
   ~rocksdb_backend() override { close_db(); }
 
   write_status write(const kv_batch& batch, bool sync) override {
+    std::lock_guard lock(mu_);
     if (!db_) return {"the database is closed after an unrecoverable error: " + reopen_error_};
     if (auto low = short_of_space()) return {*low};
     rocksdb::WriteBatch wb;
@@ -146,6 +148,7 @@ class rocksdb_backend final : public kv_backend {
   }
 
   void recover() override {
+    std::lock_guard lock(mu_);
     if (!db_) {
       auto s = open_db();
       reopen_error_ = s.ToString();
@@ -237,6 +240,9 @@ class rocksdb_backend final : public kv_backend {
     db_.reset();
   }
 
+  // The store's writer and the controller's log write (recover() may
+  // reopen db_ under a write from the other).
+  std::mutex mu_;
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // only with a fault switch; outlives db_
   std::string reopen_error_;

@@ -44,7 +44,7 @@ allowed() {
     clustering) echo "codec core ports clustering" ;;
     auth) echo "codec ports auth" ;;
     replication) echo "replication" ;;
-    controller) echo "core replication controller" ;;
+    controller) echo "core ports replication controller" ;;
   esac
 }
 for module in codec core ports protocol clustering auth replication controller; do

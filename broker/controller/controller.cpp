@@ -1,5 +1,6 @@
 #include "broker/controller/controller.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "broker/controller/command_codec.hpp"
@@ -114,8 +115,13 @@ controller::controller(std::uint64_t id, std::string address, environment& env, 
     if (st.term != 0 || !st.entries.empty() || st.last_snapshot) return RAFT_CANTBOOTSTRAP;
     raft_buffer buf;
     if (int rv = raft_configuration_encode(conf, &buf); rv != 0) return rv;
-    st.entries.push_back({1, RAFT_CHANGE, std::string(static_cast<const char*>(buf.base), buf.len)});
+    raft_storage::entry first{1, RAFT_CHANGE, std::string(static_cast<const char*>(buf.base), buf.len)};
     raft_free(buf.base);
+    if (st.durable) {
+      const ports::controller_entry e{first.term, first.type, first.data};
+      if (!st.durable->append(1, std::span(&e, 1)) || !st.durable->save_term_vote(1, 0)) return RAFT_IOERR;
+    }
+    st.entries.push_back(std::move(first));
     st.first_index = 1;
     st.term = 1;
     st.vote = 0;
@@ -125,18 +131,26 @@ controller::controller(std::uint64_t id, std::string address, environment& env, 
     auto& st = state_of(io).self->storage_;
     raft_buffer buf;
     if (int rv = raft_configuration_encode(conf, &buf); rv != 0) return rv;
-    st.entries.push_back({st.term, RAFT_CHANGE, std::string(static_cast<const char*>(buf.base), buf.len)});
+    raft_storage::entry conf_entry{st.term, RAFT_CHANGE, std::string(static_cast<const char*>(buf.base), buf.len)};
     raft_free(buf.base);
+    if (st.durable) {
+      const ports::controller_entry e{conf_entry.term, conf_entry.type, conf_entry.data};
+      if (!st.durable->append(st.last_index() + 1, std::span(&e, 1))) return RAFT_IOERR;
+    }
+    st.entries.push_back(std::move(conf_entry));
     return 0;
   };
   io.set_term = [](raft_io* io, raft_term term) {
     auto& st = state_of(io).self->storage_;
+    if (st.durable && !st.durable->save_term_vote(term, 0)) return RAFT_IOERR;
     st.term = term;
     st.vote = 0;
     return 0;
   };
   io.set_vote = [](raft_io* io, raft_id vote) {
-    state_of(io).self->storage_.vote = vote;
+    auto& st = state_of(io).self->storage_;
+    if (st.durable && !st.durable->save_term_vote(st.term, vote)) return RAFT_IOERR;
+    st.vote = vote;
     return 0;
   };
   io.send = [](raft_io* io, raft_io_send* req, const raft_message* m, raft_io_send_cb cb) {
@@ -148,15 +162,23 @@ controller::controller(std::uint64_t id, std::string address, environment& env, 
   };
   io.append = [](raft_io* io, raft_io_append* req, const raft_entry entries[], unsigned n, raft_io_append_cb cb) {
     auto& s = state_of(io);
+    auto& st = s.self->storage_;
+    std::vector<ports::controller_entry> added;
+    added.reserve(n);
     for (unsigned i = 0; i < n; ++i)
-      s.self->storage_.entries.push_back(
-          {entries[i].term, entries[i].type, std::string(static_cast<const char*>(entries[i].buf.base), entries[i].buf.len)});
+      added.push_back({entries[i].term, entries[i].type,
+                       std::string(static_cast<const char*>(entries[i].buf.base), entries[i].buf.len)});
+    // Durable before libraft hears it is: a vote or an acknowledgement may follow.
+    const bool written = !st.durable || st.durable->append(st.last_index() + 1, added);
+    if (written)
+      for (auto& e : added) st.entries.push_back({e.term, e.type, std::move(e.data)});
     req->cb = cb;
-    if (cb) s.pending.push_back([req, cb] { cb(req, 0); });
+    if (cb) s.pending.push_back([req, cb, written] { cb(req, written ? 0 : RAFT_IOERR); });
     return 0;
   };
   io.truncate = [](raft_io* io, raft_index index) {
     auto& st = state_of(io).self->storage_;
+    if (st.durable && !st.durable->truncate(index)) return RAFT_IOERR;
     while (!st.entries.empty() && st.last_index() >= index) st.entries.pop_back();
     return 0;
   };
@@ -167,18 +189,30 @@ controller::controller(std::uint64_t id, std::string address, environment& env, 
     raft_storage::snapshot copy{snap->index, snap->term, from_raft(snap->configuration), snap->configuration_index, {}};
     for (unsigned i = 0; i < snap->n_bufs; ++i)
       copy.data.append(static_cast<const char*>(snap->bufs[i].base), snap->bufs[i].len);
-    st.last_snapshot = std::move(copy);
-    if (trailing == 0) {
-      st.entries.clear();
-      st.first_index = snap->index + 1;
-    } else {
-      while (!st.entries.empty() && st.first_index + trailing <= snap->index) {
-        st.entries.pop_front();
-        ++st.first_index;
+    // The first entry kept: none with trailing 0 (an installed snapshot
+    // replaces the log), else `trailing` entries behind the snapshot.
+    std::uint64_t keep_from = snap->index + 1;
+    if (trailing != 0)
+      keep_from = std::max<std::uint64_t>(st.first_index, snap->index >= trailing ? snap->index - trailing + 1 : 1);
+    bool written = true;
+    if (st.durable)
+      written = st.durable->save_snapshot({copy.index, copy.term, encode_configuration(copy.configuration),
+                                           copy.configuration_index, copy.data},
+                                          keep_from);
+    if (written) {
+      st.last_snapshot = std::move(copy);
+      if (trailing == 0) {
+        st.entries.clear();
+        st.first_index = keep_from;
+      } else {
+        while (!st.entries.empty() && st.first_index < keep_from) {
+          st.entries.pop_front();
+          ++st.first_index;
+        }
       }
     }
     req->cb = cb;
-    if (cb) s.pending.push_back([req, cb] { cb(req, 0); });
+    if (cb) s.pending.push_back([req, cb, written] { cb(req, written ? 0 : RAFT_IOERR); });
     return 0;
   };
   io.snapshot_get = [](raft_io* io, raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {

@@ -1,12 +1,16 @@
 #pragma once
 // What a controller keeps of its Raft log: term, vote, entries after the
-// last snapshot, and that snapshot. Held in memory here; the node writes it
-// through to its store (slice 4), tests keep it across a simulated crash.
+// last snapshot, and that snapshot. Held in memory for libraft's reads and
+// written through to `durable` (the node's data directory,
+// ports::controller_log) before anything that changed is reported done.
 #include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "broker/ports/controller_log.hpp"
 
 namespace flock::controller {
 
@@ -37,7 +41,17 @@ struct raft_storage {
   std::deque<entry> entries;
   std::optional<snapshot> last_snapshot;
 
+  // Where each change is made durable first; null: memory only (tests).
+  ports::controller_log* durable = nullptr;
+
   std::uint64_t last_index() const { return first_index + entries.size() - 1; }
+
+  // What `log` holds, ready for libraft's load(); the configuration of its
+  // snapshot decoded. Throws std::runtime_error when it does not decode.
+  static raft_storage from(const ports::controller_log_state& log, ports::controller_log* durable);
 };
+
+std::string encode_configuration(const std::vector<raft_server_info>& servers);
+std::optional<std::vector<raft_server_info>> decode_configuration(std::string_view in);
 
 }  // namespace flock::controller

@@ -32,6 +32,7 @@
 #include "broker/core/message.hpp"
 #include "broker/core/subscription_index.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/ports/controller_log.hpp"
 #include "broker/ports/executor.hpp"
 
 namespace flock::ports {
@@ -150,10 +151,21 @@ struct restored_session {
   std::vector<restored_inflight> inflight;    // in message id order
   std::vector<std::uint16_t> incoming_qos2;
 };
+// The data directory's identity: 128 random bits written at its first
+// start. A directory deleted and made again is a new store (replication
+// never counts it as a copy of what the old one held).
+struct store_identity {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+  bool empty() const { return hi == 0 && lo == 0; }
+  bool operator==(const store_identity&) const = default;
+};
+
 struct restored_state {
   std::vector<restored_session> sessions;
   std::vector<core::message_ptr> retained;  // expires_at may be past: the core drops those
   std::uint64_t next_id = 1;                // above every stored session and message id
+  store_identity identity;
 };
 
 class store {
@@ -191,6 +203,10 @@ class store {
   // most `timeout` (shutdown; a failing disk must not hang it). True if
   // everything appended is durable.
   virtual bool flush(duration timeout) = 0;
+
+  // The replication controller's Raft log in the same data directory; null
+  // where the store keeps none. Lives as long as the store.
+  virtual controller_log* controller() { return nullptr; }
 
   // For /metrics: how long each write of a group took (µs, retries
   // included) and how many operations it carried. Any thread.

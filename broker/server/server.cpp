@@ -2,6 +2,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
 #include "broker/auth/acl_file.hpp"
@@ -64,12 +65,15 @@ void server::open_store() {
   auto started = std::chrono::steady_clock::now();
   store_ = options_.open_store(pool_, clock_);
   auto state = store_->load();
+  char identity[33];
+  std::snprintf(identity, sizeof identity, "%016llx%016llx", static_cast<unsigned long long>(state.identity.hi),
+                static_cast<unsigned long long>(state.identity.lo));
   std::size_t sessions = state.sessions.size(), retained = state.retained.size(), queued = 0;
   for (const auto& s : state.sessions) queued += s.queue.size() + s.inflight.size();
   broker_->set_store(store_.get());
   broker_->restore(std::move(state));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  log::info("store: restored ", sessions, " sessions, ", queued, " queued or in-flight messages, ", retained,
+  log::info("store ", identity, ": restored ", sessions, " sessions, ", queued, " queued or in-flight messages, ", retained,
             " retained messages in ", ms, " ms");
 }
 

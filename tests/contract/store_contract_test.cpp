@@ -260,7 +260,7 @@ TEST_P(store_contract, records_of_missing_sessions_and_messages_are_repaired) {
 }
 
 TEST_P(store_contract, newer_format_is_refused_with_a_clear_error) {
-  raw_put(column::meta, "format", storage::encode_meta(storage::record_format_version + 1, "flock 99"));
+  raw_put(column::meta, "format", storage::encode_meta(storage::record_format_version + 1, "flock 99", {}));
   store = open();
   try {
     store->load();
@@ -276,7 +276,7 @@ TEST_P(store_contract, newer_format_is_refused_with_a_clear_error) {
 }
 
 TEST_P(store_contract, records_of_format_1_still_load_and_the_directory_is_marked_with_the_new_format) {
-  raw_put(column::meta, "format", storage::encode_meta(1, "flock 0.1.0"));
+  raw_put(column::meta, "format", storage::encode_meta(1, "flock 0.1.0", {}));
   // A format 1 retained message: a protobuf MessageRecord (topic, payload, qos, retain).
   raw_put(column::retained, "r/1", std::string("\x0a\x03r/1\x12\x03old\x18\x01\x20\x01", 14));
   auto state = reopen();
