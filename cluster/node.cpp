@@ -4,6 +4,7 @@
 
 #include "cluster/cluster_secret.hpp"
 #include "cluster/cluster_tls.hpp"
+#include "cluster/controller_host.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <future>
@@ -48,6 +49,7 @@ node::~node() { stop(); }
 
 void node::start() {
   if (started_) return;
+  start_controller();  // throws before anything listens when it cannot run
   transport_->serve(opts_.listen, [this](std::shared_ptr<inbound_link> link) { return accept(std::move(link)); });
   if (advertise_.ends_with(":0") && transport_->bound_port() != 0)
     advertise_ = advertise_.substr(0, advertise_.size() - 1) + std::to_string(transport_->bound_port());
@@ -97,6 +99,7 @@ void node::stop() {
   asio::post(io_, [this] { tick_timer_.cancel(); });
   guard_.reset();
   thread_.join();
+  controller_.reset();  // its last writes are synced; peers elect without it
 }
 
 // --- peers ---
@@ -170,6 +173,11 @@ void node::fill_self(wire::Member& m) const {
   m.set_name(opts_.node_name);
   m.set_address(advertise_);
   m.set_incarnation(incarnation_);
+  if (controller_) {
+    m.set_store_hi(store_identity_.hi);
+    m.set_store_lo(store_identity_.lo);
+    m.set_controller(controller_state());
+  }
 }
 
 void node::fill_members(google::protobuf::RepeatedPtrField<wire::Member>& out) {
@@ -234,6 +242,7 @@ void node::tick() {
   check_handovers(t);
   check_barriers(t);
   forget_departed(t);
+  tick_controller(t);
   for (auto it = moves_.begin(); it != moves_.end();) {
     if (t < it->second.second) {
       ++it;
@@ -301,6 +310,7 @@ void node::heartbeat(peer& p) {
   // Asked before taking the routes lock: never call the host under our own
   // lock (a host that asks for status() under its lock deadlocked with this).
   h->set_retained_digest(host_.retained_digest());
+  h->set_controller(controller_state());
   {
     std::lock_guard lock(routes_mutex_);
     if (!p.routes_live) return;
@@ -356,6 +366,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
     return;
   }
   p.handshaken = true;
+  learn_controller(p, reply.from());
   streams_opened_.fetch_add(1, std::memory_order_relaxed);
   p.backoff = std::chrono::milliseconds(100);
   p.heard(now());
@@ -458,6 +469,10 @@ ports::cluster_status node::status() {
   s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   s.refused = refusals_->counts();
   if (tls_) s.certificate = tls_->status();
+  {
+    std::lock_guard lock(controller_view_mutex_);
+    s.controller = controller_view_;
+  }
   std::lock_guard lock(routes_mutex_);
   s.local_routes = routes_.size();
   return s;

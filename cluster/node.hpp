@@ -36,6 +36,7 @@ namespace flock::cluster {
 namespace asio = boost::asio;
 
 class cluster_tls;
+class controller_host;
 
 class node final : public ports::cluster {
  public:
@@ -81,6 +82,7 @@ class node final : public ports::cluster {
   void session_declined(ports::peer_id from, const std::string& client_id) override;
   void deliver_to_moved(ports::peer_id to, const std::string& client_id, core::delivery d) override;
   void drain() override;
+  void attach_store(ports::controller_log* log, ports::store_identity identity) override;
 
  private:
   friend class inbound_handler;
@@ -298,6 +300,21 @@ class node final : public ports::cluster {
   std::mutex joined_mutex_;
   std::condition_variable joined_cv_;
   std::set<std::string> seeds_pending_;
+
+  // --- the replication controller (node_controller.cpp), when
+  // opts_.replication_factor > 0; node thread ---
+  void start_controller();
+  void tick_controller(ports::time_point now);
+  void on_raft(peer& p, const wire::Raft& r);
+  // What a peer's hello (or hello reply) says of its controller.
+  void learn_controller(peer& p, const wire::Member& m);
+  wire::ControllerState controller_state() const;
+  ports::controller_log* controller_log_ = nullptr;
+  ports::store_identity store_identity_;
+  std::unique_ptr<controller_host> controller_;
+  // What status() reports of it (any thread).
+  mutable std::mutex controller_view_mutex_;
+  ports::cluster_status::controller_status controller_view_;
 };
 
 }  // namespace flock::cluster

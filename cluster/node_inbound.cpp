@@ -215,6 +215,7 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
         }
         p.incarnation = incarnation;
         p.left = false;
+        learn_controller(p, h.from());
         learn(h.from());
         for (const auto& m : h.members()) learn(m);
         if (p.inbound && p.inbound != link) p.inbound->close();
@@ -228,6 +229,9 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       // its routes back.
       case wire::Frame::kHeartbeat:
         if (!p.left) on_heartbeat(p, f.heartbeat(), link);
+        break;
+      case wire::Frame::kRaft:
+        if (!p.left) on_raft(p, f.raft());
         break;
       case wire::Frame::kRouteSnapshot:
         if (!p.left) on_route_snapshot(p, f.route_snapshot(), link);
@@ -308,6 +312,7 @@ void node::on_route_delta(peer& p, const wire::RouteDelta& d, const std::shared_
 
 void node::on_heartbeat(peer& p, const wire::Heartbeat& h, const std::shared_ptr<inbound_link>& link) {
   for (const auto& m : h.members()) learn(m);
+  p.controller = h.controller();
   if (p.routes.check(h.route_seq(), h.route_digest()) == route_replica::result::resync) ask_resync(p, link);
   // Retained messages: heartbeats in a row that disagree (not a write still
   // on its way, nor our last snapshot still being sent) make us send what

@@ -41,6 +41,14 @@ struct options {
   // tests lower it, to play a node from before in a rolling upgrade.
   std::uint32_t protocol = 2;
 
+  // Replicated sessions (docs/replication.md): 0 keeps them off. Otherwise
+  // the node runs the replication controller (its Raft log in the data
+  // directory) with this many copies of each partition as its target.
+  std::uint32_t replication_factor = 0;
+  // Nodes that create a new controller together at first start (0: the
+  // seeds and this node). Every node of a new cluster should say the same.
+  std::size_t cluster_expect = 0;
+
   // Mutual TLS between nodes (docs/clustering.md, "Security"): on unless
   // turned off explicitly. Each node presents `certfile` (as server and as
   // client) and accepts only peers whose chain leads to a CA in `cafile`.

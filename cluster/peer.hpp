@@ -111,6 +111,8 @@ class peer : public std::enable_shared_from_this<peer> {
   int retained_mismatches = 0;     // heartbeats in a row whose retained digest differed
   ports::time_point last_retained_push{};
   std::shared_ptr<inbound_link> inbound;  // its stream to us, to close when it is declared down
+  ports::store_identity store;     // its data directory (when it runs the replication controller)
+  int controller = 0;              // wire::ControllerState as it last said
 
   // Any thread: the last time we heard from it (either stream).
   void heard(ports::time_point now) { last_heard_.store(now.time_since_epoch().count(), std::memory_order_relaxed); }

@@ -261,6 +261,10 @@ void validate(const config& cfg) {
       fail("cluster_failure_timeout_ms", "must be at least twice cluster_heartbeat_ms");
     validate_cluster_security(cl);
   }
+  if (cl.replication_factor > 0 && cl.listen.empty())
+    fail("replication_factor", "needs a cluster (cluster_listen)");
+  if (cl.replication_factor > 0 && cfg.durability == "memory")
+    fail("replication_factor", "needs a data directory (durability sync or async, not memory)");
   for (const auto& l : cfg.listeners) {
     auto o = to_listener_options(l, cfg);
     // Load the certificates now: a bad file is a configuration error (exit 2).

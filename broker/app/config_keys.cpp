@@ -227,6 +227,13 @@ std::vector<key_spec> make_keys() {
                          [](config& c) -> auto& { return c.cluster.drain_timeout; }, 0, 600000));
   k.push_back(unsigned_key("cluster_outbox_messages", "forwarded publishes queued per peer before new ones are dropped",
                            [](config& c) -> auto& { return c.cluster.max_outbox_messages; }, 1, 100000000));
+  k.push_back(unsigned_key("replication_factor",
+                           "copies of each persistent session's partition (docs/replication.md); 0 = off. Experimental: "
+                           "the controller runs, sessions are not replicated yet",
+                           [](config& c) -> auto& { return c.cluster.replication_factor; }, 0, 5));
+  k.push_back(unsigned_key("cluster_expect",
+                           "nodes that create a new replication controller together at first start; 0 = the seeds + 1",
+                           [](config& c) -> auto& { return c.cluster.cluster_expect; }, 0, 256));
   k.push_back(millis_key("cluster_forget_after_ms",
                          "a peer unreachable this long (with copies queued for it) is forgotten",
                          [](config& c) -> auto& { return c.cluster.forget_after; }, 1000, 604800000));

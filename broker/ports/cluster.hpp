@@ -28,6 +28,7 @@
 #include "broker/core/remote_ack.hpp"
 #include "broker/core/stamp.hpp"
 #include "broker/core/subscription_index.hpp"
+#include "broker/ports/store.hpp"
 
 namespace flock::ports {
 
@@ -121,6 +122,17 @@ struct cluster_status {
   // Streams refused before they could join, by reason (peer_refusal).
   std::array<std::uint64_t, 4> refused{};
   certificate_status certificate;    // the node certificate (tls on)
+  // The replication controller (docs/replication.md), when it runs.
+  struct controller_status {
+    bool running = false;       // has a Raft log and takes part
+    bool leads = false;
+    std::string leader;         // node name; empty: unknown
+    std::uint64_t term = 0;
+    std::uint64_t commit_index = 0;
+    std::size_t voters = 0;
+    std::size_t members = 0;    // stores in the controller state
+    std::size_t fenced = 0;
+  } controller;
 };
 
 class cluster {
@@ -132,6 +144,9 @@ class cluster {
   virtual void start() = 0;
   virtual void stop() = 0;
   virtual cluster_status status() = 0;
+  // The data directory, for replication: its identity and the controller's
+  // log (null with durability memory). Before start().
+  virtual void attach_store(controller_log* /*log*/, store_identity /*identity*/) {}
 
   // Local routes: `filter` (plain, or "$share/{group}/{filter}") is now held
   // by `holders` local sessions (0: no longer). Plain filters are announced

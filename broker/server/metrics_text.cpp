@@ -265,6 +265,19 @@ std::string metrics_text(const core::broker_metrics& m) {
       for (std::size_t i = 0; i < c.refused.size(); ++i)
         families::add(fam, double(c.refused[i]), {{"reason", ports::peer_refusal_names[i]}});
     }
+    if (c.controller.running) {
+      const auto& ctl = c.controller;
+      f.gauge("flock_controller_leader", "1 while this node leads the replication controller.", ctl.leads ? 1 : 0);
+      f.gauge("flock_controller_term", "The replication controller's Raft term as this node knows it.",
+              double(ctl.term));
+      f.gauge("flock_controller_commit_index", "The controller log's last entry this node knows committed.",
+              double(ctl.commit_index));
+      f.gauge("flock_controller_voters", "Voters in the controller's Raft configuration.", double(ctl.voters));
+      auto& stores = f.family("flock_controller_stores", "Data directories the controller knows, by state.",
+                              MetricType::Gauge);
+      families::add(stores, double(ctl.members - ctl.fenced), {{"state", "up"}});
+      families::add(stores, double(ctl.fenced), {{"state", "fenced"}});
+    }
   }
   auto certificates = m.certificates;
   if (m.cluster && m.cluster->certificate.not_after_unix != 0) certificates.push_back(m.cluster->certificate);

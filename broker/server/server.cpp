@@ -71,6 +71,7 @@ void server::open_store() {
   std::size_t sessions = state.sessions.size(), retained = state.retained.size(), queued = 0;
   for (const auto& s : state.sessions) queued += s.queue.size() + s.inflight.size();
   broker_->set_store(store_.get());
+  if (cluster_) cluster_->attach_store(store_->controller(), state.identity);
   broker_->restore(std::move(state));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   log::info("store ", identity, ": restored ", sessions, " sessions, ", queued, " queued or in-flight messages, ", retained,

@@ -71,6 +71,8 @@ const std::map<std::string, std::string> sample_values = {
     {"cluster_heartbeat_ms", "200"},   {"cluster_failure_timeout_ms", "900"},
     {"cluster_claim_timeout_ms", "700"}, {"cluster_ack_timeout_ms", "300"},
     {"cluster_join_timeout_ms", "100"}, {"cluster_drain_timeout_ms", "0"}, {"cluster_outbox_messages", "5000"},
+    // replication_factor needs a cluster: cluster_mistakes_* below.
+    {"replication_factor", ""},        {"cluster_expect", "3"},
 };
 
 }  // namespace
@@ -240,6 +242,11 @@ TEST(config, cluster_mistakes_are_config_errors) {
   EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-tls", "false", "--cluster-secret-file",
                         short_secret.path}),
               HasSubstr("at least 16 characters"));
+  EXPECT_THAT(error_of({"--replication-factor", "2"}), HasSubstr("replication_factor: needs a cluster"));
+  EXPECT_THAT(error_of({"--cluster-listen", "127.0.0.1:7000", "--cluster-tls", "false", "--replication-factor", "2",
+                        "--durability", "memory"}),
+              HasSubstr("replication_factor: needs a data directory"));
+  EXPECT_THAT(error_of({"--replication-factor", "6"}), HasSubstr("replication_factor"));
   temp_file unknown("cluster:\n  lissen: 127.0.0.1:7000\n");
   EXPECT_THAT(error_of({"--config", unknown.path}), HasSubstr(":2: cluster: unknown key 'lissen'"));
 }

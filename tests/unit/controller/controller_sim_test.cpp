@@ -4,6 +4,7 @@
 // leader at a time per term, every committed command applied in the same
 // order everywhere, progress while a majority is connected, none without.
 #include "broker/controller/controller.hpp"
+#include "tests/unit/controller/memory_controller_log.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,41 +22,10 @@ namespace {
 
 struct network;
 
-// What a data directory would keep (ports::controller_log), in memory: a
-// crash loses the server's raft_storage and keeps only this.
-struct disk_log final : ports::controller_log {
-  ports::controller_log_state kept;
-  ports::controller_log_state load() override { return kept; }
-  bool save_term_vote(std::uint64_t term, std::uint64_t vote) override {
-    kept.term = term;
-    kept.vote = vote;
-    return true;
-  }
-  bool append(std::uint64_t first, std::span<const ports::controller_entry> entries) override {
-    if (kept.entries.empty()) kept.first_index = first;
-    EXPECT_EQ(first, kept.first_index + kept.entries.size()) << "an append that leaves a gap";
-    kept.entries.insert(kept.entries.end(), entries.begin(), entries.end());
-    return true;
-  }
-  bool truncate(std::uint64_t index) override {
-    while (!kept.entries.empty() && kept.first_index + kept.entries.size() > index) kept.entries.pop_back();
-    return true;
-  }
-  bool save_snapshot(const ports::controller_snapshot& snap, std::uint64_t keep_from) override {
-    kept.snapshot = snap;
-    while (!kept.entries.empty() && kept.first_index < keep_from) {
-      kept.entries.erase(kept.entries.begin());
-      ++kept.first_index;
-    }
-    if (kept.entries.empty()) kept.first_index = keep_from;
-    return true;
-  }
-};
-
 struct server final : environment {
   network& net;
   std::uint64_t id;
-  disk_log disk;
+  flock::testing::memory_controller_log disk;  // what a crash keeps
   raft_storage storage;
   std::unique_ptr<flock::controller::controller> c;
   std::map<std::uint64_t, std::string> applied;  // log index -> encoded command
