@@ -312,6 +312,9 @@ class node final : public ports::cluster {
   ports::controller_log* controller_log_ = nullptr;
   ports::store_identity store_identity_;
   std::unique_ptr<controller_host> controller_;
+  // What hellos say of it (wire::ControllerState): fill_self() also runs
+  // on transport threads. Set on the node's thread.
+  std::atomic<int> controller_state_{0};
   // What status() reports of it (any thread).
   mutable std::mutex controller_view_mutex_;
   ports::cluster_status::controller_status controller_view_;

@@ -12,8 +12,7 @@ void node::attach_store(ports::controller_log* log, ports::store_identity identi
 }
 
 wire::ControllerState node::controller_state() const {
-  if (!controller_) return wire::CONTROLLER_NONE;
-  return controller_->has_log() ? wire::CONTROLLER_HAS_LOG : wire::CONTROLLER_NO_LOG;
+  return static_cast<wire::ControllerState>(controller_state_.load(std::memory_order_acquire));
 }
 
 void node::start_controller() {
@@ -31,6 +30,7 @@ void node::start_controller() {
   // before the old one is declared down.
   o.raft.election_timeout_ms = static_cast<unsigned>(std::max<std::int64_t>(opts_.failure_timeout.count() / 2, 500));
   o.raft.heartbeat_timeout_ms = 100;
+  controller_state_ = wire::CONTROLLER_NO_LOG;
   controller_ = std::make_unique<controller_host>(o, *controller_log_, [this](const std::string& to, std::string bytes) {
     peer* p = find_peer(to);
     if (!p || !p->handshaken || !p->ready()) return false;
@@ -61,10 +61,16 @@ void node::tick_controller(ports::time_point now) {
     peers.push_back({p.name, p.store, p.incarnation, p.up, down_long, p.controller == wire::CONTROLLER_HAS_LOG});
   });
   controller_->tick(peers);
+  controller_state_.store(controller_->has_log() ? wire::CONTROLLER_HAS_LOG : wire::CONTROLLER_NO_LOG,
+                          std::memory_order_release);
   ports::cluster_status::controller_status view;
   if (const auto* e = controller_->engine(); e && controller_->started()) {
     view.running = true;
     view.leads = e->leads();
+    // Leading, or following a leader heard from within the election
+    // timeout (libraft forgets the leader after it): this node is on the
+    // side of the controller's majority.
+    view.lease = view.leads || e->leader() != 0;
     view.leader = controller_->leader_name();
     view.term = e->term();
     view.commit_index = e->commit_index();

@@ -126,6 +126,7 @@ struct cluster_status {
   struct controller_status {
     bool running = false;       // has a Raft log and takes part
     bool leads = false;
+    bool lease = false;         // leads, or follows a leader it hears from
     std::string leader;         // node name; empty: unknown
     std::uint64_t term = 0;
     std::uint64_t commit_index = 0;

@@ -268,6 +268,9 @@ std::string metrics_text(const core::broker_metrics& m) {
     if (c.controller.running) {
       const auto& ctl = c.controller;
       f.gauge("flock_controller_leader", "1 while this node leads the replication controller.", ctl.leads ? 1 : 0);
+      f.gauge("flock_controller_lease",
+              "1 while this node leads the replication controller or follows a leader it hears from.",
+              ctl.lease ? 1 : 0);
       f.gauge("flock_controller_term", "The replication controller's Raft term as this node knows it.",
               double(ctl.term));
       f.gauge("flock_controller_commit_index", "The controller log's last entry this node knows committed.",

@@ -30,6 +30,7 @@ def controller(node):
     m = scrape(node)
     return {
         "leads": m.get("flock_controller_leader"),
+        "lease": m.get("flock_controller_lease"),
         "voters": m.get("flock_controller_voters"),
         "up": m.get('flock_controller_stores{state="up"}'),
         "fenced": m.get('flock_controller_stores{state="fenced"}'),
@@ -38,9 +39,10 @@ def controller(node):
 
 
 def settled(nodes, up, fenced, voters):
-    """One leader among `nodes`, every one of them agreeing on the stores and voters."""
+    """One leader among `nodes`, every one of them holding the lease and agreeing on the
+    stores and voters."""
     views = [controller(n) for n in nodes]
-    if any(v["up"] != up or v["fenced"] != fenced or v["voters"] != voters for v in views):
+    if any(v["up"] != up or v["fenced"] != fenced or v["voters"] != voters or v["lease"] != 1 for v in views):
         return None
     leaders = [n for n, v in zip(nodes, views) if v["leads"] == 1]
     return leaders[0] if len(leaders) == 1 else None

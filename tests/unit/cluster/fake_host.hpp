@@ -53,6 +53,18 @@ class fake_host final : public ports::cluster_host {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
+  // As wait(), without the host's lock: for conditions that wait on the
+  // node's thread (node::handover_waits), which may itself be waiting for
+  // this host's lock (a heartbeat asks for the retained digest).
+  template <class F>
+  bool wait_unlocked(F&& cond, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!cond()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
   std::mutex mutex;
 
   // --- ports::cluster_host ---

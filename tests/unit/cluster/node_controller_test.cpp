@@ -76,7 +76,8 @@ struct replicated : ::testing::Test {
     for (const auto& [name, m] : members) {
       if (!m.node) continue;
       auto v = view(name);
-      out += "\n" + name + ": running " + std::to_string(v.running) + " leads " + std::to_string(v.leads) + " leader '" +
+      out += "\n" + name + ": running " + std::to_string(v.running) + " leads " + std::to_string(v.leads) +
+             " lease " + std::to_string(v.lease) + " leader '" +
              v.leader + "' term " + std::to_string(v.term) + " commit " + std::to_string(v.commit_index) + " voters " +
              std::to_string(v.voters) + " stores " + std::to_string(v.members) + " fenced " + std::to_string(v.fenced) +
              " log " + std::to_string(m.log->kept.entries.size()) + " term " + std::to_string(m.log->kept.term);
@@ -145,4 +146,26 @@ TEST_F(replicated, a_restarted_node_keeps_its_log_and_is_admitted_again_in_its_n
   // more entries at least); in the end nothing stays fenced.
   ASSERT_TRUE(eventually([&] { return settled(names, 3, 0) && view(leader).commit_index >= commit_before + 2; }))
       << describe();
+}
+
+TEST_F(replicated, a_leader_cut_off_loses_its_lease_the_others_keep_one_and_healing_gives_it_back) {
+  for (const auto& n : names) start(n);
+  ASSERT_TRUE(eventually([&] { return settled(names, 3, 0); }));
+  const auto cut = view("a").leader;
+  std::vector<std::string> rest;
+  for (const auto& n : names)
+    if (n != cut) rest.push_back(n);
+  for (const auto& n : rest) net.cut(cut, n);
+  // The cut-off leader steps down (no majority within an election timeout)
+  // and so no longer holds the lease; the other two elect a leader among them.
+  ASSERT_TRUE(eventually([&] {
+    if (view(cut).lease || view(cut).leads) return false;
+    for (const auto& n : rest) {
+      auto v = view(n);
+      if (!v.lease || v.leader.empty() || v.leader == cut) return false;
+    }
+    return true;
+  })) << describe();
+  for (const auto& n : rest) net.heal(cut, n);
+  ASSERT_TRUE(eventually([&] { return view(cut).lease && settled(names, 3, 0); })) << describe();
 }

@@ -349,7 +349,7 @@ TEST_F(trio, what_a_peer_forwarded_is_still_passed_on_after_its_wait_ended) {
     for (auto& f : hosts[2]->held) f();
     hosts[2]->held.clear();
   }
-  ASSERT_TRUE(hosts[2]->wait([&] { return nodes[2]->handover_waits("dev") == std::optional<std::size_t>(1); }));
+  ASSERT_TRUE(hosts[2]->wait_unlocked([&] { return nodes[2]->handover_waits("dev") == std::optional<std::size_t>(1); }));
   // c routed a's publish (durable here), but its delivery to the session
   // comes only now (it waited behind others on the session's worker).
   nodes[2]->deliver_to_moved(id(2, 0), "dev", from_peer(id(2, 0), "routed-before", 1));
