@@ -62,13 +62,13 @@ std::string controller_host::leader_name() const {
   return it == names_.end() ? std::string() : it->second;
 }
 
-void controller_host::receive(const controller_peer& from, std::string_view bytes) {
-  if (from.store.empty()) return;
-  names_[raft_id(from.store)] = from.name;
+void controller_host::receive(const std::string& from, const ports::store_identity& store, std::string_view bytes) {
+  if (store.empty()) return;
+  names_[raft_id(store)] = from;
   // A controller exists and reached us (a leader adding us, or a candidate):
   // take part, with whatever log we have.
   if (!started_) start_engine();
-  engine_->receive(raft_id(from.store), from.name, bytes);
+  engine_->receive(raft_id(store), from, bytes);
 }
 
 void controller_host::maybe_bootstrap(const std::vector<controller_peer>& peers) {

@@ -61,7 +61,8 @@ class controller_host final : public controller::environment {
   // Every node tick: drives libraft, bootstraps or joins, and as leader
   // proposes what the peer table says.
   void tick(const std::vector<controller_peer>& peers);
-  void receive(const controller_peer& from, std::string_view bytes);
+  // A Raft message from node `from`, whose data directory is `store`.
+  void receive(const std::string& from, const ports::store_identity& store, std::string_view bytes);
 
   bool has_log() const { return started_ || storage_.term != 0; }
   bool started() const { return started_; }

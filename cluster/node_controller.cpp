@@ -48,8 +48,7 @@ void node::learn_controller(peer& p, const wire::Member& m) {
 
 void node::on_raft(peer& p, const wire::Raft& r) {
   if (!controller_ || p.store.empty()) return;
-  controller_peer from{p.name, p.store, p.incarnation, p.up, false, p.controller == wire::CONTROLLER_HAS_LOG};
-  controller_->receive(from, r.message());
+  controller_->receive(p.name, p.store, r.message());
 }
 
 void node::tick_controller(ports::time_point now) {

@@ -34,25 +34,12 @@ void* copy_to_raft(std::string_view data) {
   return p;
 }
 
-raft_configuration to_raft(const std::vector<raft_server_info>& servers) {
-  raft_configuration c;
-  raft_configuration_init(&c);
-  for (const auto& s : servers) raft_configuration_add(&c, s.id, s.address.c_str(), s.role);
-  return c;
-}
-
-std::vector<raft_server_info> from_raft(const raft_configuration& c) {
-  std::vector<raft_server_info> out;
-  for (unsigned i = 0; i < c.n; ++i) out.push_back({c.servers[i].id, c.servers[i].address, c.servers[i].role});
-  return out;
-}
-
 // A raft_snapshot allocated the way libraft frees it.
 raft_snapshot* snapshot_for_raft(const raft_storage::snapshot& s) {
   auto* out = static_cast<raft_snapshot*>(raft_calloc(1, sizeof(raft_snapshot)));
   out->index = s.index;
   out->term = s.term;
-  out->configuration = to_raft(s.configuration);
+  to_raft(s.configuration, out->configuration);  // our own, checked when it was stored
   out->configuration_index = s.configuration_index;
   out->bufs = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
   out->bufs[0].base = copy_to_raft(s.data);
@@ -285,7 +272,8 @@ void controller::flush() {
 }
 
 bool controller::bootstrap(const std::vector<raft_server_info>& servers) {
-  auto conf = to_raft(servers);
+  raft_configuration conf;
+  if (!to_raft(servers, conf)) return false;
   const int rv = raft_bootstrap(&raft_, &conf);
   raft_configuration_close(&conf);
   return rv == 0;

@@ -13,35 +13,34 @@ using core::put_bytes;
 using core::put_varint;
 
 constexpr std::uint64_t max_entries = 1u << 20;
-constexpr std::uint64_t max_servers = 1u << 10;
-
-void put_configuration(std::string& out, const raft_configuration& c) {
-  put_varint(out, c.n);
-  for (unsigned i = 0; i < c.n; ++i) {
-    put_varint(out, c.servers[i].id);
-    put_bytes(out, c.servers[i].address ? std::string_view(c.servers[i].address) : std::string_view());
-    put_varint(out, static_cast<std::uint64_t>(c.servers[i].role));
-  }
-}
+void put_configuration(std::string& out, const raft_configuration& c) { out += encode_configuration(from_raft(c)); }
 
 bool read_configuration(core::varint_reader& r, raft_configuration& c) {
+  std::vector<raft_server_info> servers;
   raft_configuration_init(&c);
-  const auto n = r.varint();
-  if (!r.ok || n > max_servers) return false;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const auto id = r.varint();
-    const std::string address(r.bytes());
-    const auto role = r.varint();
-    if (!r.ok || role > RAFT_SPARE || raft_configuration_add(&c, id, address.c_str(), static_cast<int>(role)) != 0) {
-      raft_configuration_close(&c);
-      raft_configuration_init(&c);
+  return controller::read_configuration(r, servers) && to_raft(servers, c);
+}
+
+}  // namespace
+
+bool to_raft(const std::vector<raft_server_info>& servers, raft_configuration& out) {
+  raft_configuration_init(&out);
+  for (const auto& s : servers) {
+    if (raft_configuration_add(&out, s.id, s.address.c_str(), s.role) != 0) {
+      raft_configuration_close(&out);
+      raft_configuration_init(&out);
       return false;
     }
   }
   return true;
 }
 
-}  // namespace
+std::vector<raft_server_info> from_raft(const raft_configuration& c) {
+  std::vector<raft_server_info> out;
+  for (unsigned i = 0; i < c.n; ++i)
+    out.push_back({c.servers[i].id, c.servers[i].address ? c.servers[i].address : "", c.servers[i].role});
+  return out;
+}
 
 std::string encode_raft_message(const raft_message& m) {
   std::string out;

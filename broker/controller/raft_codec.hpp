@@ -9,10 +9,16 @@
 #include <string_view>
 
 #include "broker/controller/libraft.hpp"
+#include "broker/controller/raft_storage.hpp"
 
 namespace flock::controller {
 
 std::string encode_raft_message(const raft_message& m);
+
+// libraft's configuration and ours. to_raft fails (false, `out` left
+// empty) on what libraft refuses: an id 0 or listed twice, a bad role.
+bool to_raft(const std::vector<raft_server_info>& servers, raft_configuration& out);
+std::vector<raft_server_info> from_raft(const raft_configuration& c);
 
 // A decoded message and what it owns until it is handed to libraft
 // (release()) or destroyed.

@@ -17,21 +17,25 @@ std::string encode_configuration(const std::vector<raft_server_info>& servers) {
   return out;
 }
 
-std::optional<std::vector<raft_server_info>> decode_configuration(std::string_view in) {
-  core::varint_reader r{in};
-  std::vector<raft_server_info> out;
+bool read_configuration(core::varint_reader& r, std::vector<raft_server_info>& out) {
   const auto n = r.varint();
-  if (n > 1024) return std::nullopt;
+  if (n > 1024) r.ok = false;
   for (std::uint64_t i = 0; i < n && r.ok; ++i) {
     raft_server_info s;
     s.id = r.varint();
     s.address = std::string(r.bytes());
     const auto role = r.varint();
-    if (role > 2) r.ok = false;
+    if (role > 2) r.ok = false;  // voter, standby, spare
     s.role = static_cast<int>(role);
     out.push_back(std::move(s));
   }
-  if (!r.ok || r.pos != in.size()) return std::nullopt;
+  return r.ok;
+}
+
+std::optional<std::vector<raft_server_info>> decode_configuration(std::string_view in) {
+  core::varint_reader r{in};
+  std::vector<raft_server_info> out;
+  if (!read_configuration(r, out) || r.pos != in.size()) return std::nullopt;
   return out;
 }
 

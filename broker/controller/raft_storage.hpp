@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/core/varint_io.hpp"
 #include "broker/ports/controller_log.hpp"
 
 namespace flock::controller {
@@ -51,7 +52,14 @@ struct raft_storage {
   static raft_storage from(const ports::controller_log_state& log, ports::controller_log* durable);
 };
 
+// A Raft configuration as bytes: count, then id, address, role of each.
+// The controller log's snapshots and the Raft messages on the wire
+// (raft_codec) both use it.
 std::string encode_configuration(const std::vector<raft_server_info>& servers);
+// Reads one from `r` (at most 1024 servers, known roles); false and
+// r.ok cleared when it does not decode.
+bool read_configuration(core::varint_reader& r, std::vector<raft_server_info>& out);
+// A whole buffer that holds one configuration and nothing else.
 std::optional<std::vector<raft_server_info>> decode_configuration(std::string_view in);
 
 }  // namespace flock::controller
