@@ -61,6 +61,7 @@ op_class classify(const ports::store_op& op) {
         else if constexpr (std::is_same_v<T, incoming_delete>) return del(ids(incoming, o.session_id, o.packet_id));
         else if constexpr (std::is_same_v<T, retained_put>) return put(named(retained, 0, o.msg->topic));
         else if constexpr (std::is_same_v<T, retained_delete>) return del(named(retained, 0, o.topic));
+        else if constexpr (std::is_same_v<T, partition_drop>) return {ids(meta, o.partition), false, true, false};
         else static_assert(sizeof(T) == 0, "every store_op is classified");
       },
       op);

@@ -6,7 +6,7 @@
 //
 // Threads: write() and recover() are called by the store's one writer
 // thread and by the controller's log (controller_log_kv, the node's thread):
-// they must be safe against each other. scan() and get() only at start-up,
+// they must be safe against each other. scan(), scan_range() and get() only at start-up,
 // before the first write; an implementation need not make write() and
 // scan() safe against each other.
 #include <cstdint>
@@ -56,6 +56,10 @@ class kv_backend {
   // Every record of column c in key order. Throws std::runtime_error (one
   // line naming the data and the column) when stored data cannot be read.
   virtual void scan(column c, const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+  // The records of column c with begin <= key < end, in key order (one
+  // partition's range). Same errors as scan().
+  virtual void scan_range(column c, std::string_view begin, std::string_view end,
+                          const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
   virtual std::optional<std::string> get(column c, std::string_view key) const = 0;
 
   // "data directory /var/lib/flock" or "memory store": how errors name it.

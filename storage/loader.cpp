@@ -10,8 +10,10 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "broker/replication/partition.hpp"
 #include "storage/errors.hpp"
 #include "storage/keys.hpp"
+#include "storage/partition_migration.hpp"
 #include "storage/record_codec.hpp"
 
 namespace flock::storage {
@@ -21,17 +23,24 @@ constexpr std::uint32_t never_expires = 0xFFFFFFFF;
 
 class loader {
  public:
-  loader(kv_backend& b, const ports::clock& clock) : b_(b), clock_(clock), time_(clock) {}
+  loader(kv_backend& b, const ports::clock& clock, std::optional<replication::partition_id> only)
+      : b_(b), clock_(clock), time_(clock), only_(only) {}
+
+  // One partition's sessions, repaired like a whole load (no retained, no
+  // format record).
+  ports::restored_state run_partition(repair_report& report) {
+    load_session_columns();
+    return finish(report);
+  }
 
   ports::restored_state run(repair_report& report) {
-    const std::uint32_t format = check_meta();  // 0: no format record
+    std::uint32_t format = check_meta();  // 0: no format record
     const bool has_meta = format != 0;
-    load_sessions();
-    load_messages();
-    load_subscriptions();
-    load_deliveries(column::queue);
-    load_deliveries(column::inflight);
-    load_incoming();
+    if (has_meta && format < 3) {
+      migrate(report);
+      format = record_format_version;
+    }
+    load_session_columns();
     load_retained();
     if (!has_meta && records_seen_ > 0)
       throw_corrupt(b_.location(), "column family default, key \"format\": the format record is missing");
@@ -44,6 +53,36 @@ class loader {
                          encode_meta(record_format_version, "flock " FLOCK_VERSION, identity_)});
       report.wrote_meta = true;
     }
+    auto out = finish(report);
+    out.retained = std::move(retained_);
+    out.identity = identity_;
+    return out;
+  }
+
+ private:
+  // Format 1 and 2 directories to the partitioned keys, in one synced batch
+  // with the new format record.
+  void migrate(repair_report& report) {
+    if (identity_.empty()) identity_ = new_identity();
+    kv_batch batch;
+    report.migration = plan_partition_migration(b_, time_, batch);
+    batch.push_back({kv_write::kind::put, column::meta, std::string(keys::meta_format),
+                     encode_meta(record_format_version, "flock " FLOCK_VERSION, identity_)});
+    auto st = b_.write(batch, true);
+    if (!st.ok()) throw std::runtime_error(b_.location() + " is not writable: " + st.error);
+    report.migrated = true;
+  }
+
+  void load_session_columns() {
+    load_sessions();
+    load_messages();
+    load_subscriptions();
+    load_deliveries(column::queue);
+    load_deliveries(column::inflight);
+    load_incoming();
+  }
+
+  ports::restored_state finish(repair_report& report) {
     drop_unreferenced_messages();
     for (auto sid : doomed_) encode_op(ports::session_delete{sid}, time_, repair_);
     report.old_incarnations = old_incarnations_;
@@ -56,18 +95,22 @@ class loader {
     }
     ports::restored_state out;
     out.sessions = std::move(sessions_);
-    out.retained = std::move(retained_);
     out.next_id = max_id_ + 1;
-    out.identity = identity_;
     return out;
   }
 
- private:
   [[noreturn]] void bad(column c, std::string_view key, std::string_view what) {
     throw_corrupt(b_.location(), "column family " + std::string(column_name(c)) + ", key " + hex(key) + ": " +
                                      std::string(what));
   }
-  void saw_id(std::uint64_t id) { max_id_ = std::max(max_id_, id); }
+  // Ids come from one counter (session ids carry it below their partition).
+  void saw_id(std::uint64_t id) { max_id_ = std::max(max_id_, id & replication::session_counter_mask); }
+
+  void scan(column c, const std::function<void(std::string_view, std::string_view)>& fn) {
+    if (!only_) return b_.scan(c, fn);
+    auto [begin, end] = keys::partition_range(*only_);
+    b_.scan_range(c, begin, end, fn);
+  }
   ports::store_identity identity_;
 
   // The format of the data here; 0: no format record.
@@ -97,7 +140,7 @@ class loader {
   void load_sessions() {
     std::unordered_map<std::string, std::size_t> by_client;  // client id -> index in sessions_
     const auto now = clock_.now();
-    b_.scan(column::sessions, [&](std::string_view k, std::string_view v) {
+    scan(column::sessions, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
       auto sid = keys::parse_id(k);
       if (!sid) bad(column::sessions, k, "malformed key");
@@ -142,20 +185,25 @@ class loader {
   }
 
   void load_messages() {
-    b_.scan(column::messages, [&](std::string_view k, std::string_view v) {
+    scan(column::messages, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
-      auto id = keys::parse_id(k);
-      if (!id) bad(column::messages, k, "malformed key");
-      auto m = decode_message(v, time_);
-      if (!m) bad(column::messages, k, "record does not decode");
-      saw_id(*id);
-      m->id = *id;
-      messages_.emplace(*id, stored_message{std::move(m), false});
+      auto key = keys::parse_message(k);
+      if (!key) bad(column::messages, k, "malformed key");
+      const auto [partition, id] = *key;
+      saw_id(id);
+      // The copies in several partitions are one message: decoded once.
+      auto [it, fresh] = messages_.try_emplace(id);
+      if (fresh) {
+        it->second.msg = decode_message(v, time_);
+        if (!it->second.msg) bad(column::messages, k, "record does not decode");
+        it->second.msg->id = id;
+      }
+      it->second.copies.add(partition);
     });
   }
 
   void load_subscriptions() {
-    b_.scan(column::subscriptions, [&](std::string_view k, std::string_view v) {
+    scan(column::subscriptions, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
       auto key = keys::parse_subscription(k);
       if (!key) bad(column::subscriptions, k, "malformed key");
@@ -166,7 +214,7 @@ class loader {
   }
 
   void load_deliveries(column c) {
-    b_.scan(c, [&](std::string_view k, std::string_view v) {
+    scan(c, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
       auto key = keys::parse_pair(k);
       if (!key) bad(c, k, "malformed key");
@@ -190,13 +238,15 @@ class loader {
         s->inflight.push_back(std::move(f));  // only the PUBREL is left: no message needed
         return;
       }
+      // Its message must have a copy in the session's own partition.
+      const auto partition = replication::partition_of_session(key->first);
       auto m = messages_.find(key->second);
-      if (m == messages_.end()) {
+      if (m == messages_.end() || !m->second.copies.contains(partition)) {
         repair_.push_back({kv_write::kind::del, c, std::string(k), {}});
         ++missing_refs_;
         return;
       }
-      m->second.referenced = true;
+      m->second.msg->partitions.add(partition);
       f.d.msg = m->second.msg;
       if (c == column::queue) s->queue.push_back(std::move(f.d));
       else s->inflight.push_back(std::move(f));
@@ -204,7 +254,7 @@ class loader {
   }
 
   void load_incoming() {
-    b_.scan(column::incoming, [&](std::string_view k, std::string_view v) {
+    scan(column::incoming, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
       auto key = keys::parse_incoming(k);
       if (!key) bad(column::incoming, k, "malformed key");
@@ -223,17 +273,21 @@ class loader {
     });
   }
 
+  // Copies in partitions none of whose sessions reference the message
+  // (msg->partitions holds those that do).
   void drop_unreferenced_messages() {
     for (auto& [id, m] : messages_) {
-      if (m.referenced) continue;
-      repair_.push_back({kv_write::kind::del, column::messages, keys::id_key(id), {}});
-      ++unreferenced_;
+      m.copies.for_each([&](replication::partition_id p) {
+        if (m.msg->partitions.contains(p)) return;
+        repair_.push_back({kv_write::kind::del, column::messages, keys::message_key(p, id), {}});
+        ++unreferenced_;
+      });
     }
   }
 
   struct stored_message {
     std::shared_ptr<core::message> msg;
-    bool referenced = false;
+    replication::partition_set copies;  // where a record of it is
   };
 
   kv_backend& b_;
@@ -244,6 +298,7 @@ class loader {
   std::set<std::uint64_t> doomed_;                        // session ids whose records go
   std::map<std::uint64_t, stored_message> messages_;
   std::vector<core::message_ptr> retained_;
+  std::optional<replication::partition_id> only_;
   kv_batch repair_;
   std::uint64_t max_id_ = 0;
   std::size_t records_seen_ = 0;
@@ -266,8 +321,24 @@ ports::restored_state load_state(kv_backend& backend, const ports::clock& clock,
   repair_report local;
   auto& r = report ? *report : local;
   r = repair_report{};
-  auto state = loader(backend, clock).run(r);
+  auto state = loader(backend, clock, std::nullopt).run(r);
+  if (r.migrated && log)
+    log(backend.location() + ": keyed by partition (record format " + std::to_string(record_format_version) +
+        "): renamed " + std::to_string(r.migration.sessions_renamed) + " session(s), moved " +
+        std::to_string(r.migration.records_moved) + " of their record(s), wrote " +
+        std::to_string(r.migration.message_copies) + " message cop(ies)");
   if (r.any() && log) log(backend.location() + ": repaired what a crash left: " + r.describe());
+  return state;
+}
+
+ports::restored_state load_partition(kv_backend& backend, const ports::clock& clock, replication::partition_id p,
+                                     const std::function<void(const std::string&)>& log, repair_report* report) {
+  repair_report local;
+  auto& r = report ? *report : local;
+  r = repair_report{};
+  auto state = loader(backend, clock, p).run_partition(r);
+  if (r.any() && log)
+    log(backend.location() + ", partition " + std::to_string(p) + ": repaired " + r.describe());
   return state;
 }
 

@@ -21,7 +21,9 @@
 
 #include "broker/ports/clock.hpp"
 #include "broker/ports/store.hpp"
+#include "broker/replication/types.hpp"
 #include "storage/kv_backend.hpp"
+#include "storage/partition_migration.hpp"
 
 namespace flock::storage {
 
@@ -31,6 +33,8 @@ struct repair_report {
   std::size_t missing_message_refs = 0;    // queue/inflight records whose message is gone
   std::size_t unreferenced_messages = 0;
   bool wrote_meta = false;                 // a new data directory, or one of an older format
+  bool migrated = false;                   // rewritten from format 1 or 2 to partitioned keys
+  partition_migration migration;
   bool any() const { return old_incarnations + orphan_sessions + missing_message_refs + unreferenced_messages > 0; }
   std::string describe() const;
 };
@@ -39,5 +43,12 @@ struct repair_report {
 // when the repair cannot be written.
 ports::restored_state load_state(kv_backend& backend, const ports::clock& clock,
                                  const std::function<void(const std::string&)>& log, repair_report* report = nullptr);
+
+// The sessions of one partition (a replica taking it over), checked and
+// repaired the same way; `retained` and `identity` stay empty, `next_id` is
+// above the partition's ids.
+ports::restored_state load_partition(kv_backend& backend, const ports::clock& clock, replication::partition_id p,
+                                     const std::function<void(const std::string&)>& log,
+                                     repair_report* report = nullptr);
 
 }  // namespace flock::storage

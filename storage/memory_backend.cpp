@@ -37,6 +37,13 @@ class memory_backend final : public kv_backend {
     for (const auto& [k, v] : disk_->columns[static_cast<std::size_t>(c)]) fn(k, v);
   }
 
+  void scan_range(column c, std::string_view begin, std::string_view end,
+                  const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    std::lock_guard lock(disk_->mu);
+    const auto& col = disk_->columns[static_cast<std::size_t>(c)];
+    for (auto it = col.lower_bound(begin); it != col.end() && it->first < end; ++it) fn(it->first, it->second);
+  }
+
   std::optional<std::string> get(column c, std::string_view key) const override {
     std::lock_guard lock(disk_->mu);
     const auto& col = disk_->columns[static_cast<std::size_t>(c)];

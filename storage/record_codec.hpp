@@ -20,7 +20,9 @@ namespace flock::storage {
 //  1: protobuf records throughout.
 //  2: messages, retained messages and wills in core/message_codec.hpp's
 //     encoding (format 1 records still load).
-inline constexpr std::uint32_t record_format_version = 2;
+//  3: keyed by partition: session ids carry their partition, messages have
+//     a copy per partition (partition_migration.hpp rewrites 1 and 2).
+inline constexpr std::uint32_t record_format_version = 3;
 
 // Appends the writes that apply op to batch.
 void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_batch& batch);

@@ -76,9 +76,20 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
         } else if constexpr (std::is_same_v<T, ports::subscription_delete>) {
           del(batch, column::subscriptions, keys::subscription_key(o.session_id, o.filter));
         } else if constexpr (std::is_same_v<T, ports::message_put>) {
-          put_message(batch, column::messages, keys::id_key(o.msg->id), *o.msg, time);
+          // Encoded once, copied into each partition's record.
+          const std::size_t first = batch.size();
+          o.msg->partitions.for_each([&](replication::partition_id p) {
+            if (batch.size() == first) put_message(batch, column::messages, keys::message_key(p, o.msg->id), *o.msg, time);
+            else batch.push_back({kv_write::kind::put, column::messages, keys::message_key(p, o.msg->id), batch[first].value});
+          });
         } else if constexpr (std::is_same_v<T, ports::message_delete>) {
-          del(batch, column::messages, keys::id_key(o.message_id));
+          o.partitions.for_each(
+              [&](replication::partition_id p) { del(batch, column::messages, keys::message_key(p, o.message_id)); });
+        } else if constexpr (std::is_same_v<T, ports::partition_drop>) {
+          auto [begin, end] = keys::partition_range(o.partition);
+          for (column c : {column::sessions, column::subscriptions, column::messages, column::queue, column::inflight,
+                           column::incoming})
+            batch.push_back(kv_write{kv_write::kind::del_range, c, begin, end});
         } else if constexpr (std::is_same_v<T, ports::queued_put>) {
           rec::DeliveryRecord r;
           fill_delivery(r, o.meta);

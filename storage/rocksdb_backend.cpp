@@ -174,6 +174,18 @@ class rocksdb_backend final : public kv_backend {
     if (!it->status().ok()) throw_status(dir_, it->status(), "column family " + std::string(column_name(c)) + ": ");
   }
 
+  void scan_range(column c, std::string_view begin, std::string_view end,
+                  const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    const rocksdb::Slice upper(end.data(), end.size());
+    ro.iterate_upper_bound = &upper;  // stops at the range's end instead of reading into the next partition
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handle(c)));
+    for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next())
+      fn(it->key().ToStringView(), it->value().ToStringView());
+    if (!it->status().ok()) throw_status(dir_, it->status(), "column family " + std::string(column_name(c)) + ": ");
+  }
+
   std::optional<std::string> get(column c, std::string_view key) const override {
     std::string value;
     auto s = db_->Get(rocksdb::ReadOptions(), handle(c), key, &value);

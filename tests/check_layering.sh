@@ -39,9 +39,9 @@ fi
 allowed() {
   case "$1" in
     codec) echo "codec" ;;
-    core | ports) echo "codec core ports" ;;
+    core | ports) echo "codec core ports replication" ;;
     protocol) echo "codec core ports protocol" ;;
-    clustering) echo "codec core ports clustering" ;;
+    clustering) echo "codec core ports replication clustering" ;;
     auth) echo "codec ports auth" ;;
     replication) echo "replication" ;;
     controller) echo "core ports replication controller" ;;

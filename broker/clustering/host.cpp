@@ -238,7 +238,7 @@ class host_impl final : public ports::cluster_host {
     // comes back), older than any later connect.
     const stamp claim{m.claimed.time, m.claimed.node + 1};
     const ports::worker_id w = static_cast<ports::worker_id>(core::node_hash(client_id) % b_.executor.worker_count());
-    auto s = std::make_shared<session>(client_id, b_.new_id(), w, b_.config, b_.persistence);
+    auto s = std::make_shared<session>(client_id, b_.new_session_id(client_id), w, b_.config, b_.persistence);
     s->set_claimed(claim);
     std::shared_ptr<session> older;
     {

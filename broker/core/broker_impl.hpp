@@ -27,6 +27,7 @@
 #include "broker/core/session.hpp"
 #include "broker/core/stats.hpp"
 #include "broker/core/subscription_index.hpp"
+#include "broker/replication/partition.hpp"
 
 namespace flock::core {
 
@@ -49,6 +50,10 @@ struct broker::impl {
   // Session and stored-message ids (see ports/store.hpp); seeded by restore().
   std::atomic<std::uint64_t> next_id{1};
   std::uint64_t new_id() { return next_id.fetch_add(1, std::memory_order_relaxed); }
+  // A session id names its client's partition (replication/partition.hpp).
+  std::uint64_t new_session_id(std::string_view client_id) {
+    return replication::make_session_id(replication::partition_of(client_id), new_id());
+  }
 
   ports::worker_id current() const { return executor.current_worker(); }
   worker_stats& my_stats() { return stats[current()]; }

@@ -39,7 +39,7 @@ class journal {
   // Drops one reference to a stored message; the last one adds its delete to `ops`.
   static void release(const message& m, std::vector<ports::store_op>& ops) {
     if (m.id != 0 && m.refs.value.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      ops.push_back(ports::message_delete{m.id});
+      ops.push_back(ports::message_delete{m.id, m.partitions});
   }
 
   static ports::delivery_meta meta_of(const delivery& d) { return {d.qos, d.retain, d.subscription_ids}; }

@@ -10,6 +10,7 @@
 #include "broker/codec/packet.hpp"
 #include "broker/core/stamp.hpp"
 #include "broker/ports/clock.hpp"
+#include "broker/replication/types.hpp"
 
 namespace flock::core {
 
@@ -54,10 +55,13 @@ struct message {
   mutable stamp written;
 
   // Durable state (ports::store): the key of the stored copy, 0 when the
-  // message is not stored, and how many persistent sessions reference that
-  // copy; the last one to let go deletes it. Set before the message is shared.
+  // message is not stored, how many persistent sessions reference that
+  // copy (the last one to let go deletes it), and the partitions of those
+  // sessions (the store keeps a copy in each). Set before the message is
+  // shared.
   std::uint64_t id = 0;
   durable_ref_count refs;
+  mutable replication::partition_set partitions;
 };
 
 using message_ptr = std::shared_ptr<const message>;

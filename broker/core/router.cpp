@@ -121,11 +121,13 @@ journal::ticket persist(broker::impl& b, const message_ptr& msg, std::vector<tar
   if (msg->id != 0) {
     const std::size_t first = ops.size();
     std::uint32_t stored = 0;
+    msg->partitions.clear();
     for (auto& t : targets) {
       std::uint8_t qos = std::min(msg->qos, t.qos);
       if (qos == 0 || !t.s->stores_messages()) continue;
       t.stored = true;
       ++stored;
+      msg->partitions.add(t.s->partition());
       ops.push_back(ports::queued_put{t.s->id(), msg->id, {qos, t.retain_as_published && msg->retain, t.ids}});
     }
     if (stored != 0) {

@@ -356,6 +356,8 @@ delivery session::adopt(ports::moved_delivery& md, bool queued, std::vector<port
   if (stores_messages() && md.msg && md.qos > 0) {
     md.msg->id = new_id();
     md.msg->refs.value.store(1, std::memory_order_relaxed);
+    md.msg->partitions.clear();
+    md.msg->partitions.add(partition());
     ops.push_back(ports::message_put{md.msg});
     if (queued) ops.push_back(ports::queued_put{id_, md.msg->id, journal::meta_of(d)});
     d.stored = true;

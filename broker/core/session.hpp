@@ -25,6 +25,7 @@
 #include "broker/ports/clock.hpp"
 #include "broker/ports/cluster.hpp"
 #include "broker/ports/executor.hpp"
+#include "broker/replication/partition.hpp"
 
 namespace flock::core {
 
@@ -39,6 +40,7 @@ class session {
 
   const std::string& client_id() const { return client_id_; }
   std::uint64_t id() const { return id_; }
+  replication::partition_id partition() const { return replication::partition_of_session(id_); }
   // Read by publishers on any worker: QoS 1/2 deliveries to this session are
   // written to the store before the publisher is acknowledged.
   bool stores_messages() const { return stores_messages_.load(std::memory_order_acquire); }

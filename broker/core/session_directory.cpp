@@ -28,7 +28,7 @@ void broker::impl::open_session(const std::string& client_id, bool clean_start,
     auto it = directory.find(client_id);
     if (it != directory.end()) existing = it->second;
     if (!existing || clean_start) {
-      fresh = std::make_shared<session>(client_id, new_id(), here, config, persistence);
+      fresh = std::make_shared<session>(client_id, new_session_id(client_id), here, config, persistence);
       fresh->set_claimed(claim);
       // Resuming a session this node does not have: it may live on another
       // node. The connection waits until the cluster has answered.

@@ -68,12 +68,16 @@ struct subscription_delete {
   std::string filter;
 };
 // The message (topic, payload, qos, retain, forwarded properties, expiry,
-// publisher) under msg->id.
+// publisher) under msg->id, once in each of msg->partitions (every
+// partition whose sessions reference it; session ids carry their partition,
+// replication/partition.hpp).
 struct message_put {
   core::message_ptr msg;
 };
+// Every copy of the message: those in `partitions`.
 struct message_delete {
   std::uint64_t message_id = 0;
+  replication::partition_set partitions;
 };
 // Per-subscriber parts of a queued or in-flight delivery.
 struct delivery_meta {
@@ -120,9 +124,15 @@ struct retained_delete {
   std::string topic;
 };
 
+// Everything stored for one partition: its sessions with all their records
+// and its message copies (a replica this node no longer holds).
+struct partition_drop {
+  replication::partition_id partition = 0;
+};
+
 using store_op = std::variant<session_put, session_delete, subscription_put, subscription_delete, message_put,
                               message_delete, queued_put, queued_delete, inflight_put, inflight_delete, incoming_put,
-                              incoming_delete, retained_put, retained_delete>;
+                              incoming_delete, retained_put, retained_delete, partition_drop>;
 
 // --- what load() returns ---
 struct restored_delivery {

@@ -16,8 +16,21 @@ constexpr std::uint64_t fnv1a64(std::string_view bytes) {
   return h;
 }
 
-inline partition_id partition_of(std::string_view client_id, std::uint32_t partitions) {
+inline partition_id partition_of(std::string_view client_id, std::uint32_t partitions = default_partitions) {
   return static_cast<partition_id>(fnv1a64(client_id) % partitions);
+}
+
+// A session id carries its partition in its top 16 bits, above a 48-bit
+// counter, so that every record the store keys by session id (big-endian)
+// falls in its partition's key range without a table from one to the other.
+inline constexpr int session_counter_bits = 48;
+inline constexpr std::uint64_t session_counter_mask = (std::uint64_t{1} << session_counter_bits) - 1;
+
+constexpr std::uint64_t make_session_id(partition_id p, std::uint64_t counter) {
+  return (std::uint64_t{p} << session_counter_bits) | (counter & session_counter_mask);
+}
+constexpr partition_id partition_of_session(std::uint64_t session_id) {
+  return static_cast<partition_id>(session_id >> session_counter_bits);
 }
 
 }  // namespace flock::replication

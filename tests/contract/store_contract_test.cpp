@@ -174,7 +174,7 @@ TEST_P(store_contract, deletes_remove_exactly_their_record) {
   ASSERT_EQ(s.retained.size(), 1u);
   EXPECT_EQ(s.retained[0]->topic, "r/2");
   // message_delete: message 10 is referenced by nobody that needs it now.
-  EXPECT_EQ(keys(column::messages), (std::vector<std::string>{storage::keys::id_key(11)}));
+  EXPECT_EQ(keys(column::messages), (std::vector<std::string>{storage::keys::message_key(0, 11)}));
 }
 
 TEST_P(store_contract, session_delete_removes_everything_under_that_id_only) {

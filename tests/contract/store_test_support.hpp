@@ -111,9 +111,18 @@ class temp_dir {
 
 // --- building ops ---
 
+// The tests' small session ids are all of partition 0 (the top 16 bits of a
+// session id, replication/partition.hpp), so their messages are stored there.
+inline replication::partition_set partitions(std::initializer_list<replication::partition_id> ps = {0}) {
+  replication::partition_set s;
+  for (auto p : ps) s.add(p);
+  return s;
+}
+
 inline std::shared_ptr<core::message> make_message(std::uint64_t id, std::string topic, std::string payload = "p") {
   auto m = std::make_shared<core::message>();
   m->id = id;
+  m->partitions = partitions();
   m->topic = std::move(topic);
   m->payload = std::move(payload);
   m->qos = 1;

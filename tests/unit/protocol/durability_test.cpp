@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "broker/codec/reason_code.hpp"
+#include "broker/replication/partition.hpp"
 #include "tests/unit/protocol/fake_store.hpp"
 #include "tests/unit/protocol/harness.hpp"
 
@@ -109,6 +110,15 @@ TEST_F(durability_test, puback_waits_until_the_message_is_stored_for_persistent_
   ASSERT_EQ(queued.size(), 2u);
   EXPECT_EQ(queued[0].message_id, msgs[0].msg->id);
   EXPECT_EQ(msgs[0].msg->refs.value.load(), 2u);
+  // Session ids name their client's partition, and the message is stored in
+  // each partition it is queued in.
+  replication::partition_set queued_in;
+  for (const auto& q : queued) queued_in.add(replication::partition_of_session(q.session_id));
+  replication::partition_set expected;
+  expected.add(replication::partition_of("s1"));
+  expected.add(replication::partition_of("s2"));
+  EXPECT_EQ(queued_in, expected);
+  EXPECT_EQ(msgs[0].msg->partitions, expected);
 
   store.commit();
   auto acks = p->received_of<codec::pub_response>();
@@ -126,6 +136,7 @@ TEST_F(durability_test, puback_waits_until_the_message_is_stored_for_persistent_
   auto deletes = store.ops<ports::message_delete>();
   ASSERT_EQ(deletes.size(), 1u);
   EXPECT_EQ(deletes[0].message_id, msgs[0].msg->id);
+  EXPECT_EQ(deletes[0].partitions, expected) << "every copy goes";
   EXPECT_EQ(store.ops<ports::inflight_delete>().size(), 2u);
 }
 

@@ -20,6 +20,7 @@ using testing::manual_clock;
 std::shared_ptr<core::message> msg(std::uint64_t id, std::string topic = "t") {
   auto m = std::make_shared<core::message>();
   m->id = id;
+  m->partitions = testing::partitions();
   m->topic = std::move(topic);
   m->payload = std::string(64, 'x');
   return m;
@@ -34,7 +35,7 @@ TEST(coalesce, a_qos1_delivery_acknowledged_within_the_group_writes_nothing) {
   std::vector<ports::store_op> ops{ports::message_put{msg(7)}, ports::queued_put{1, 7, {}},
                                    ports::queued_delete{1, 7},
                                    ports::inflight_put{1, 7, 1, core::outgoing_state::awaiting_puback, {}},
-                                   ports::inflight_delete{1, 7}, ports::message_delete{7}};
+                                   ports::inflight_delete{1, 7}, ports::message_delete{7, testing::partitions()}};
   EXPECT_EQ(coalesce(ops), 5u);
   // The in-flight key may have been written in an earlier group (a state
   // change rewrites it), so its delete stays.
@@ -95,7 +96,7 @@ class op_generator {
         auto i = static_cast<std::size_t>(pick(0, static_cast<int>(live_messages_.size()) - 1));
         auto id = live_messages_[i];
         live_messages_.erase(live_messages_.begin() + static_cast<std::ptrdiff_t>(i));
-        return ports::message_delete{id};
+        return ports::message_delete{id, testing::partitions()};
       }
       case 7: case 8: {
         if (next_message_ == 0) return ports::incoming_put{sid(), 2};

@@ -19,6 +19,7 @@ using testing::queued_executor;
 std::shared_ptr<core::message> msg(std::uint64_t id) {
   auto m = std::make_shared<core::message>();
   m->id = id;
+  m->partitions = testing::partitions();
   m->topic = "t/" + std::to_string(id);
   m->payload = std::string(256, 'p');
   m->qos = 1;
@@ -57,7 +58,7 @@ void run_workload(ports::store& store) {
                                                           core::outgoing_state::awaiting_puback, {1, false, {}}}};
     store.append(send);
     if (round % 7 == 0) continue;  // stays in flight
-    std::vector<ports::store_op> ack{ports::inflight_delete{sid, id}, ports::message_delete{id}};
+    std::vector<ports::store_op> ack{ports::inflight_delete{sid, id}, ports::message_delete{id, testing::partitions()}};
     store.append(ack);
     if (round % 50 == 49) {
       std::vector<ports::store_op> end{ports::session_delete{sid}};

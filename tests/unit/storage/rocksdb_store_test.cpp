@@ -81,6 +81,7 @@ class rocksdb_store : public ::testing::Test {
       ops.push_back(testing::make_session(sid, "client-" + std::to_string(i), 600));
       auto m = std::make_shared<core::message>();
       m->id = 1000 + sid;
+      m->partitions = testing::partitions();
       m->topic = "t/" + std::to_string(i);
       m->payload = std::string(200, static_cast<char>('a' + i % 26));
       ops.push_back(ports::message_put{m});
