@@ -20,6 +20,7 @@ group_commit_store::group_commit_store(std::unique_ptr<kv_backend> backend, grou
                                        ports::executor& executor, const ports::clock& clock)
     : backend_(std::move(backend)), options_(std::move(options)), executor_(executor), clock_(clock) {
   waiters_.resize(std::max<std::uint32_t>(1, executor_.worker_count()));
+  positions_.resize(replication::default_partitions);
   writer_ = std::thread([this] { run(); });
 }
 
@@ -36,7 +37,11 @@ group_commit_store::~group_commit_store() {
 }
 
 ports::restored_state group_commit_store::load() {
-  return load_state(*backend_, clock_, [this](const std::string& line) { log(line); });
+  auto state = load_state(*backend_, clock_, [this](const std::string& line) { log(line); });
+  std::lock_guard lk(mu_);
+  for (const auto& [p, pos] : state.partitions)
+    if (p < positions_.size()) positions_[p] = pos;
+  return state;
 }
 
 group_commit_store::ticket group_commit_store::append(std::span<ports::store_op> ops) {
@@ -44,7 +49,7 @@ group_commit_store::ticket group_commit_store::append(std::span<ports::store_op>
   // Nothing to add: the caller depends only on what was appended before,
   // which is in the last group taken by the writer (or an older one).
   if (ops.empty()) return open_ticket_ - 1;
-  const bool wake = open_.empty();
+  const bool wake = open_.empty() && open_applied_.empty();
   open_.insert(open_.end(), std::make_move_iterator(ops.begin()), std::make_move_iterator(ops.end()));
   stats_.ops += ops.size();
   const ticket t = open_ticket_;
@@ -54,12 +59,12 @@ group_commit_store::ticket group_commit_store::append(std::span<ports::store_op>
   return t;
 }
 
-bool group_commit_store::is_durable(ticket t) const { return t <= durable_atomic_.load(std::memory_order_acquire); }
+bool group_commit_store::is_durable(ticket t) const { return t <= replicated_atomic_.load(std::memory_order_acquire); }
 
 void group_commit_store::when_durable(ticket t, ports::worker_id w, std::function<void()> fn) {
   {
     std::lock_guard lk(mu_);
-    if (t > durable_) {
+    if (t > replicated_) {
       if (w >= waiters_.size()) waiters_.resize(w + 1);
       waiters_[w].push_back({t, std::move(fn)});
       return;
@@ -75,7 +80,7 @@ bool group_commit_store::healthy() const { return healthy_.load(std::memory_orde
 
 bool group_commit_store::flush(ports::duration timeout) {
   std::unique_lock lk(mu_);
-  const ticket target = open_.empty() ? open_ticket_ - 1 : open_ticket_;
+  const ticket target = open_.empty() && open_applied_.empty() ? open_ticket_ - 1 : open_ticket_;
   return durable_cv_.wait_for(lk, timeout, [&] { return durable_ >= target; });
 }
 
@@ -95,29 +100,36 @@ group_commit_stats group_commit_store::stats() const {
 void group_commit_store::run() {
   // Swapped with open_ each round, so both vectors keep their capacity.
   std::vector<ports::store_op> group;
+  kv_batch applied;
   std::unique_lock lk(mu_);
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || !open_.empty(); });
+    work_cv_.wait(lk, [&] { return stop_ || !open_.empty() || !open_applied_.empty(); });
     // Stopping: the destructor flushed first; whatever is still open was
     // never acknowledged to anyone.
     if (stop_) return;
     std::swap(group, open_);
+    std::swap(applied, open_applied_);
     const ticket t = open_ticket_++;
+    const role_table roles = roles_;
     lk.unlock();
-    const bool written = commit(group);
+    const bool written = commit(t, group, applied, roles);
     group.clear();  // releases the messages here, off the workers and the lock
+    applied.clear();
     if (!written) return;
     mark_durable(t);
     lk.lock();
   }
 }
 
-bool group_commit_store::commit(std::vector<ports::store_op>& ops) {
+bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_batch& applied,
+                                const role_table& roles) {
   const std::size_t dropped = options_.coalesce ? coalesce(ops) : 0;
   const wall_clock_mapping time(clock_);
   kv_batch batch;
-  batch.reserve(ops.size() + 4);
+  batch.reserve(ops.size() + applied.size() + 4);
   for (const auto& op : ops) encode_op(op, time, batch);
+  if (roles) replicate(t, batch, *roles);
+  batch.insert(batch.end(), std::make_move_iterator(applied.begin()), std::make_move_iterator(applied.end()));
 
   auto backoff = 50ms;
   std::uint64_t failures = 0;
@@ -168,25 +180,48 @@ void group_commit_store::note_failure(const std::string& error) {
 }
 
 void group_commit_store::mark_durable(ticket t) {
-  std::vector<std::pair<ports::worker_id, std::vector<std::function<void()>>>> ready;
+  std::vector<apply_waiter> acks;
   std::lock_guard pl(post_mu_);
   {
     std::lock_guard lk(mu_);
     durable_ = t;
-    durable_atomic_.store(t, std::memory_order_release);
     ++stats_.groups;
+    while (!apply_waiters_.empty() && apply_waiters_.front().t <= t) {
+      acks.push_back(std::move(apply_waiters_.front()));
+      apply_waiters_.pop_front();
+    }
+    advance_replicated(awaiting_.empty() ? std::vector<ticket>{} : waits_.durable(t));
+  }
+  durable_cv_.notify_all();
+  for (auto& a : acks) executor_.post(a.w, std::move(a.fn));
+  release_waiters();
+}
+
+void group_commit_store::advance_replicated(const std::vector<ticket>& done) {
+  for (ticket d : done) awaiting_.erase(d);
+  ticket upto = durable_;
+  if (!awaiting_.empty()) upto = std::min(upto, *awaiting_.begin() - 1);
+  if (upto > replicated_) {
+    replicated_ = upto;
+    replicated_atomic_.store(upto, std::memory_order_release);
+  }
+}
+
+void group_commit_store::release_waiters() {
+  std::vector<std::pair<ports::worker_id, std::vector<std::function<void()>>>> ready;
+  {
+    std::lock_guard lk(mu_);
     for (ports::worker_id w = 0; w < waiters_.size(); ++w) {
       auto& q = waiters_[w];
-      if (q.empty() || q.front().t > t) continue;
+      if (q.empty() || q.front().t > replicated_) continue;
       std::vector<std::function<void()>> fns;
-      while (!q.empty() && q.front().t <= t) {
+      while (!q.empty() && q.front().t <= replicated_) {
         fns.push_back(std::move(q.front().fn));
         q.pop_front();
       }
       ready.emplace_back(w, std::move(fns));
     }
   }
-  durable_cv_.notify_all();
   // One post per worker, whatever the number of callbacks it gets.
   for (auto& [w, fns] : ready)
     executor_.post(w, [fns = std::move(fns)]() mutable {

@@ -9,6 +9,16 @@
 // from any thread (workers). One writer thread, owned by the store, does
 // every backend write and posts the callbacks to the workers. Lives from
 // start-up to shutdown; the destructor flushes (briefly) and joins.
+//
+// Replication (ports/replication.hpp), while roles are set: the writer
+// gives each group's share of every partition this store owns the next LSN
+// (its position record joins the group) and sends it to the partition's
+// followers before writing locally; when_durable() and is_durable() then
+// mean durable here and acknowledged by the in-sync followers of every
+// partition the groups touched, in ticket order. Parts applied as a
+// follower join the open group after its ops; they are acknowledged once
+// durable here, never waiting for this store's own followers (two owners
+// following each other would otherwise wait on each other's next group).
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -16,11 +26,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "broker/ports/replication.hpp"
 #include "broker/ports/store.hpp"
+#include "broker/replication/wait_set.hpp"
 #include "storage/controller_log_kv.hpp"
 #include "storage/kv_backend.hpp"
 
@@ -42,7 +55,7 @@ struct group_commit_stats {
   std::uint64_t failed_writes = 0;
 };
 
-class group_commit_store final : public ports::store {
+class group_commit_store final : public ports::store, public ports::replica_store {
  public:
   group_commit_store(std::unique_ptr<kv_backend> backend, group_commit_options options, ports::executor& executor,
                      const ports::clock& clock);
@@ -56,6 +69,15 @@ class group_commit_store final : public ports::store {
   bool flush(ports::duration timeout) override;
   write_metrics metrics() const override;
   ports::controller_log* controller() override { return &controller_log_; }
+  ports::replica_store* replica() override { return this; }
+
+  // ports::replica_store
+  void set_stream(ports::replication_stream* stream) override;
+  void set_roles(std::vector<ports::partition_role> roles) override;
+  void acknowledged(const replication::store_id& follower, std::uint64_t group) override;
+  void apply(std::vector<ports::replicated_part_ptr> parts, ports::worker_id w,
+             std::function<void(std::vector<ports::apply_result>)> done) override;
+  std::vector<std::pair<replication::partition_id, ports::partition_position>> positions() const override;
 
   group_commit_stats stats() const;
   kv_backend& backend() { return *backend_; }
@@ -65,13 +87,22 @@ class group_commit_store final : public ports::store {
     ticket t;
     std::function<void()> fn;
   };
+  using role_table = std::shared_ptr<const std::vector<ports::partition_role>>;
 
   void run();
   // Writes the group, retrying until it succeeds or the store stops. False
   // when stopped first.
-  bool commit(std::vector<ports::store_op>& ops);
+  bool commit(ticket t, std::vector<ports::store_op>& ops, kv_batch& applied, const role_table& roles);
+  // The owned partitions' shares of the group: LSNs, position records into
+  // `batch`, parts to the followers, the wait set.
+  void replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles);
   void note_failure(const std::string& error);
   void mark_durable(ticket t);
+  // Under mu_: moves replicated_ up to the last ticket that waits for
+  // nothing, given groups `done` just completed their wait sets.
+  void advance_replicated(const std::vector<ticket>& done);
+  // Posts the callbacks of every worker up to replicated_ (post_mu_ held).
+  void release_waiters();
   void log(const std::string& line) const;
 
   std::unique_ptr<kv_backend> backend_;
@@ -88,10 +119,26 @@ class group_commit_store final : public ports::store {
   std::condition_variable work_cv_;     // writer: a group is open, or stop
   std::condition_variable durable_cv_;  // flush(): durable_ moved
   std::vector<ports::store_op> open_;   // the open group
+  kv_batch open_applied_;               // the open group's parts applied as a follower
   ticket open_ticket_ = 1;              // the open group's ticket
-  ticket durable_ = 0;                  // every group <= this is durable (under mu_)
-  std::atomic<ticket> durable_atomic_{0};
+  ticket durable_ = 0;                  // every group <= this is durable here (under mu_)
+  ticket replicated_ = 0;               // ... and acknowledged by the followers it waits for
+  std::atomic<ticket> replicated_atomic_{0};
   std::vector<std::deque<waiter>> waiters_;  // per worker, in call order (so in ticket order)
+  struct apply_waiter {
+    ticket t;
+    ports::worker_id w;
+    std::function<void()> fn;
+  };
+  std::deque<apply_waiter> apply_waiters_;  // follower acks: durable here is enough
+
+  // Replication (under mu_). roles_ null: off.
+  ports::replication_stream* stream_ = nullptr;
+  role_table roles_;
+  std::vector<ports::partition_position> positions_;  // per partition; lsn 0: never written
+  replication::wait_set waits_;
+  std::set<ticket> awaiting_;                  // groups the wait set still holds
+  std::set<replication::store_id> waited_;     // followers some group was made to wait for
   bool stop_ = false;
   group_commit_stats stats_;
 

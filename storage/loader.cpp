@@ -14,6 +14,7 @@
 #include "storage/errors.hpp"
 #include "storage/keys.hpp"
 #include "storage/partition_migration.hpp"
+#include "storage/partition_writes.hpp"
 #include "storage/record_codec.hpp"
 
 namespace flock::storage {
@@ -95,6 +96,7 @@ class loader {
     }
     ports::restored_state out;
     out.sessions = std::move(sessions_);
+    out.partitions = std::move(positions_);
     out.next_id = max_id_ + 1;
     return out;
   }
@@ -142,6 +144,12 @@ class loader {
     const auto now = clock_.now();
     scan(column::sessions, [&](std::string_view k, std::string_view v) {
       ++records_seen_;
+      if (is_position_key(k)) {
+        auto pos = decode_position(v);
+        if (!pos) bad(column::sessions, k, "partition record does not decode");
+        positions_.emplace_back(keys::get_be16(k), *pos);
+        return;
+      }
       auto sid = keys::parse_id(k);
       if (!sid) bad(column::sessions, k, "malformed key");
       auto s = decode_session(v, time_);
@@ -299,6 +307,7 @@ class loader {
   std::map<std::uint64_t, stored_message> messages_;
   std::vector<core::message_ptr> retained_;
   std::optional<replication::partition_id> only_;
+  std::vector<std::pair<replication::partition_id, ports::partition_position>> positions_;
   kv_batch repair_;
   std::uint64_t max_id_ = 0;
   std::size_t records_seen_ = 0;

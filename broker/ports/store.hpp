@@ -34,6 +34,7 @@
 #include "broker/ports/clock.hpp"
 #include "broker/ports/controller_log.hpp"
 #include "broker/ports/executor.hpp"
+#include "broker/ports/replication.hpp"
 
 namespace flock::ports {
 
@@ -173,6 +174,9 @@ struct store_identity {
 
 struct restored_state {
   std::vector<restored_session> sessions;
+  // Where each partition copy held here stands in its owner's history
+  // (replication; none while it is off).
+  std::vector<std::pair<replication::partition_id, partition_position>> partitions;
   std::vector<core::message_ptr> retained;  // expires_at may be past: the core drops those
   std::uint64_t next_id = 1;                // above every stored session and message id
   store_identity identity;
@@ -196,11 +200,12 @@ class store {
   // Never blocks on I/O.
   virtual ticket append(std::span<store_op> ops) = 0;
 
-  // True once every group up to t is durable.
+  // True once every group up to t is durable (with replication: here and
+  // on the in-sync followers of the partitions those groups touched).
   virtual bool is_durable(ticket t) const = 0;
   // Runs fn on worker w (through the executor) once every group up to t is
-  // durable. For one worker, tickets must not decrease between calls, and
-  // callbacks run in call order.
+  // durable, as is_durable() means it. For one worker, tickets must not
+  // decrease between calls, and callbacks run in call order.
   virtual void when_durable(ticket t, worker_id w, std::function<void()> fn) = 0;
 
   // False while writes fail (disk full, I/O error). The store keeps retrying
@@ -217,6 +222,9 @@ class store {
   // The replication controller's Raft log in the same data directory; null
   // where the store keeps none. Lives as long as the store.
   virtual controller_log* controller() { return nullptr; }
+  // Its side of replication (ports/replication.hpp); null where the store
+  // cannot replicate. Lives as long as the store.
+  virtual replica_store* replica() { return nullptr; }
 
   // For /metrics: how long each write of a group took (µs, retries
   // included) and how many operations it carried. Any thread.
