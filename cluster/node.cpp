@@ -173,11 +173,10 @@ void node::fill_self(wire::Member& m) const {
   m.set_name(opts_.node_name);
   m.set_address(advertise_);
   m.set_incarnation(incarnation_);
-  if (controller_) {
-    m.set_store_hi(store_identity_.hi);
-    m.set_store_lo(store_identity_.lo);
-    m.set_controller(controller_state());
-  }
+  // The data directory: what replication knows a peer by.
+  m.set_store_hi(store_identity_.hi);
+  m.set_store_lo(store_identity_.lo);
+  if (controller_) m.set_controller(controller_state());
 }
 
 void node::fill_members(google::protobuf::RepeatedPtrField<wire::Member>& out) {
@@ -458,7 +457,7 @@ ports::cluster_status node::status() {
     ports::peer_status one{p.name, p.stats.forwarded.load(std::memory_order_relaxed),
                            p.stats.dropped_qos0.load(std::memory_order_relaxed) +
                                p.stats.dropped_full.load(std::memory_order_relaxed),
-                           p.outbox_size(), p.route_lag.read(), p.protocol()};
+                           p.outbox_size(), p.route_lag.read(), p.protocol(), p.replication_backlog()};
     s.forwarded += one.forwarded;
     s.dropped += one.dropped;
     s.outbox += one.outbox;
@@ -467,6 +466,7 @@ ports::cluster_status node::status() {
   });
   s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
   s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
+  s.replication_refused = replication_refused_->load(std::memory_order_relaxed);
   s.refused = refusals_->counts();
   if (tls_) s.certificate = tls_->status();
   {

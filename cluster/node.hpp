@@ -301,11 +301,31 @@ class node final : public ports::cluster {
   std::condition_variable joined_cv_;
   std::set<std::string> seeds_pending_;
 
+  // --- replication streams (node_replication.cpp): our store's parts to
+  // the followers' peers, theirs applied here, acknowledgements both ways ---
+ public:
+  void attach_replica(ports::replica_store* replica) override;
+ private:
+  struct replication_out final : ports::replication_stream {
+    explicit replication_out(node& n) : n(n) {}
+    void send(const replication::store_id& follower, std::uint64_t group,
+              std::vector<ports::replicated_part_ptr> parts) override;
+    node& n;
+  };
+  peer* peer_by_store(const ports::store_identity& store);
+  void on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr<inbound_link>& link);
+  void on_replicate_ack(peer& p, const wire::ReplicateAck& a);
+  ports::replica_store* replica_ = nullptr;
+  replication_out replication_out_{*this};
+  std::shared_ptr<std::atomic<std::uint64_t>> replication_refused_ = std::make_shared<std::atomic<std::uint64_t>>(0);
+
   // --- the replication controller (node_controller.cpp), when
   // opts_.replication_factor > 0; node thread ---
   void start_controller();
   void tick_controller(ports::time_point now);
   void on_raft(peer& p, const wire::Raft& r);
+  void update_roles();
+  std::uint64_t roles_applied_index_ = 0;
   // What a peer's hello (or hello reply) says of its controller.
   void learn_controller(peer& p, const wire::Member& m);
   wire::ControllerState controller_state() const;

@@ -3,6 +3,7 @@
 // controller host every tick, and what status() reports.
 #include "cluster/controller_host.hpp"
 #include "cluster/node.hpp"
+#include "cluster/replication_roles.hpp"
 
 namespace flock::cluster {
 
@@ -46,6 +47,17 @@ void node::learn_controller(peer& p, const wire::Member& m) {
   if (m.store_hi() != 0 || m.store_lo() != 0) p.store = {m.store_hi(), m.store_lo()};
 }
 
+// The store's roles follow the controller's applied state (only when a
+// replica store is attached: the server does so once sessions live on
+// their partition's owner, docs/replication.md slice 5).
+void node::update_roles() {
+  const auto* e = controller_->engine();
+  if (!replica_ || !e || !controller_->started() || !e->state().bootstrapped()) return;
+  if (e->applied_index() == roles_applied_index_) return;
+  roles_applied_index_ = e->applied_index();
+  replica_->set_roles(roles_of(e->state(), {store_identity_.hi, store_identity_.lo}));
+}
+
 void node::on_raft(peer& p, const wire::Raft& r) {
   if (!controller_ || p.store.empty()) return;
   controller_->receive(p.name, p.store, r.message());
@@ -60,6 +72,7 @@ void node::tick_controller(ports::time_point now) {
     peers.push_back({p.name, p.store, p.incarnation, p.up, down_long, p.controller == wire::CONTROLLER_HAS_LOG});
   });
   controller_->tick(peers);
+  update_roles();
   controller_state_.store(controller_->has_log() ? wire::CONTROLLER_HAS_LOG : wire::CONTROLLER_NO_LOG,
                           std::memory_order_release);
   ports::cluster_status::controller_status view;
@@ -76,6 +89,15 @@ void node::tick_controller(ports::time_point now) {
     for (const auto& s : e->configuration()) view.voters += s.role == RAFT_VOTER;
     view.members = e->state().members().size();
     for (const auto& m : e->state().members()) view.fenced += m.fenced;
+    const replication::store_id me{store_identity_.hi, store_identity_.lo};
+    for (std::uint32_t p = 0; p < e->state().partition_count(); ++p) {
+      const auto& s = e->state().partition(static_cast<replication::partition_id>(p));
+      if (s.offline) continue;
+      if (s.owner == me) view.owned.add(static_cast<replication::partition_id>(p));
+      else if (std::find(s.isr.begin(), s.isr.end(), me) != s.isr.end() ||
+               std::find(s.learners.begin(), s.learners.end(), me) != s.learners.end())
+        view.following.add(static_cast<replication::partition_id>(p));
+    }
   }
   std::lock_guard lock(controller_view_mutex_);
   controller_view_ = std::move(view);

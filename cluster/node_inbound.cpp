@@ -49,6 +49,10 @@ void outbound_handler::on_response(wire::Batch&& batch) {
         }
         if (link) link->close();
       });
+    } else if (f.has_replicate_ack() && peer_) {
+      asio::post(node_.io_, [this, self, ack = std::move(*f.mutable_replicate_ack())] {
+        node_.on_replicate_ack(*peer_, ack);
+      });
     } else if (f.has_resync_routes() && peer_) {
       asio::post(node_.io_, [this, self] {
         if (peer_->handshaken && peer_->link == link) node_.send_route_snapshot(*peer_);
@@ -232,6 +236,9 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
         break;
       case wire::Frame::kRaft:
         if (!p.left) on_raft(p, f.raft());
+        break;
+      case wire::Frame::kReplicate:
+        if (!p.left) on_replicate(p, f.replicate(), link);
         break;
       case wire::Frame::kRouteSnapshot:
         if (!p.left) on_route_snapshot(p, f.route_snapshot(), link);

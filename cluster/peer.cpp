@@ -63,6 +63,26 @@ bool peer::bulk_pending() const {
   return !bulk_.empty();
 }
 
+bool peer::replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr> parts) {
+  bool fit = false;
+  {
+    std::lock_guard lock(mutex_);
+    fit = replication_.add(group, std::move(parts));
+  }
+  pump();
+  return fit;
+}
+
+void peer::on_replicate_ack(std::uint64_t group) {
+  std::lock_guard lock(mutex_);
+  replication_.acknowledged(group);
+}
+
+std::size_t peer::replication_backlog() const {
+  std::lock_guard lock(mutex_);
+  return replication_.size();
+}
+
 bool peer::full(std::size_t more_bytes) const {
   return resend_.size() + data_.size() + unacked_.size() >= opts_.max_outbox_messages ||
          bytes_ + more_bytes > opts_.max_outbox_bytes;
@@ -111,12 +131,13 @@ void peer::pump() {
   };
   std::vector<item> items;
   std::vector<core::message_ptr> retained;
+  std::vector<replication_lane::group> replicated;
   std::shared_ptr<outbound_link> link;
   std::size_t bytes = 0;
   {
     std::lock_guard lock(mutex_);
     if (writing_ || !writer_) return;
-    if (control_.empty() && resend_.empty() && data_.empty() && bulk_.empty()) return;
+    if (control_.empty() && !replication_.unsent() && resend_.empty() && data_.empty() && bulk_.empty()) return;
     writing_ = true;
     link = writer_;
     std::size_t budget = opts_.batch_bytes;
@@ -125,6 +146,10 @@ void peer::pump() {
       *batch.add_frames() = std::move(control_.front());
       control_.pop_front();
       budget = size >= budget ? 0 : budget - size;
+    }
+    if (budget > 0 && replication_.unsent()) {
+      replicated = replication_.take(budget);
+      for (const auto& g : replicated) budget = g.bytes >= budget ? 0 : budget - g.bytes;
     }
     // Bulk frames' share, kept from forwards while both wait (the rest of
     // the batch goes to bulk when no forward needs it).
@@ -155,6 +180,17 @@ void peer::pump() {
     }
   }
   // Encoded outside the lock: workers keep forwarding meanwhile.
+  for (const auto& g : replicated) {
+    auto* r = batch.add_frames()->mutable_replicate();
+    r->set_group(g.id);
+    for (const auto& part : g.parts) {
+      auto* p = r->add_parts();
+      p->set_partition(part->partition);
+      p->set_epoch(part->epoch);
+      p->set_lsn(part->lsn);
+      p->set_writes(part->writes);
+    }
+  }
   if (!items.empty()) {
     const auto now = steady_now();
     auto* forwards = batch.add_frames()->mutable_forwards();
@@ -220,6 +256,7 @@ void peer::connected(std::shared_ptr<outbound_link> l, std::uint64_t applied, st
     std::lock_guard lock(mutex_);
     writer_ = std::move(l);
     writing_ = false;
+    replication_.rewind();
     // What the peer applied already is done; the rest goes again, first.
     while (!resend_.empty() && resend_.front().seq <= applied) {
       confirm(resend_.front(), false);
@@ -234,6 +271,7 @@ void peer::disconnected() {
   std::lock_guard lock(mutex_);
   writer_.reset();
   writing_ = false;
+  replication_.rewind();
   control_.clear();
   bulk_.clear();
   // Unacknowledged copies go again on the next stream, in order, before

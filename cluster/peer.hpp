@@ -32,6 +32,7 @@
 
 #include "broker/ports/cluster.hpp"
 #include "cluster/options.hpp"
+#include "cluster/replication_lane.hpp"
 #include "cluster/route_replica.hpp"
 #include "cluster/transport.hpp"
 
@@ -63,6 +64,13 @@ class peer : public std::enable_shared_from_this<peer> {
   void send_retained(std::vector<core::message_ptr> messages);
   // Bulk messages not yet written.
   bool bulk_pending() const;
+  // A group of our store's parts this peer follows (replication lane:
+  // after the control lane, kept until acknowledged, sent again on a new
+  // stream). False when the lane overflowed: it was emptied and the peer
+  // is lagging.
+  bool replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr> parts);
+  void on_replicate_ack(std::uint64_t group);
+  std::size_t replication_backlog() const;
   // A forwarded publish. Never blocks: QoS 0 is dropped when there is no
   // stream or no room; QoS 1/2 waits in the outbox (bounded) and `ack` is
   // confirmed when the peer has it durable or it cannot be confirmed.
@@ -151,6 +159,7 @@ class peer : public std::enable_shared_from_this<peer> {
   std::shared_ptr<outbound_link> writer_;  // set while the stream is up
   bool writing_ = false;
   std::deque<wire::Frame> control_;
+  replication_lane replication_{opts_.max_outbox_bytes};
   std::deque<core::message_ptr> bulk_;
   std::deque<outgoing> resend_;   // unacknowledged from an earlier stream, first
   std::deque<outgoing> data_;     // not yet sent

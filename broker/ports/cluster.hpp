@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "broker/core/delivery.hpp"
+#include "broker/ports/replication.hpp"
 #include "broker/core/histogram.hpp"
 #include "broker/core/message.hpp"
 #include "broker/core/remote_ack.hpp"
@@ -106,6 +107,7 @@ struct peer_status {
   std::size_t outbox = 0;
   core::latency_reading route_lag;  // its route changes until applied here, µs
   std::uint32_t protocol = 0;       // the cluster protocol we write to it (both read)
+  std::size_t replication_backlog = 0;  // groups of our store it follows, not yet acknowledged
 };
 
 // What $SYS and /metrics report about the cluster.
@@ -118,6 +120,7 @@ struct cluster_status {
   std::uint64_t unconfirmed = 0; // publisher acks released before a peer confirmed
   std::size_t outbox = 0;        // copies waiting for a peer
   std::uint64_t streams_opened = 0;  // streams to peers that came up (reconnects show here)
+  std::uint64_t replication_refused = 0;  // parts from owners this store refused (stale epoch, gap, malformed)
   std::vector<peer_status> peers;    // every known peer, with its own counts
   // Streams refused before they could join, by reason (peer_refusal).
   std::array<std::uint64_t, 4> refused{};
@@ -133,6 +136,8 @@ struct cluster_status {
     std::size_t voters = 0;
     std::size_t members = 0;    // stores in the controller state
     std::size_t fenced = 0;
+    replication::partition_set owned;      // partitions this store owns
+    replication::partition_set following;  // partitions it holds a copy of for their owner
   } controller;
 };
 
@@ -148,6 +153,10 @@ class cluster {
   // The data directory, for replication: its identity and the controller's
   // log (null with durability memory). Before start().
   virtual void attach_store(controller_log* /*log*/, store_identity /*identity*/) {}
+  // The store's side of replication (ports/replication.hpp): the cluster
+  // carries an owner's parts to its followers and their acknowledgements
+  // back, and applies what owners send here. Before start().
+  virtual void attach_replica(replica_store* /*replica*/) {}
 
   // Local routes: `filter` (plain, or "$share/{group}/{filter}") is now held
   // by `holders` local sessions (0: no longer). Plain filters are announced
