@@ -280,6 +280,19 @@ std::string metrics_text(const core::broker_metrics& m) {
                               MetricType::Gauge);
       families::add(stores, double(ctl.members - ctl.fenced), {{"state", "up"}});
       families::add(stores, double(ctl.fenced), {{"state", "fenced"}});
+      auto& parts = f.family("flock_replication_partitions",
+                             "Partitions of persistent sessions this store holds, by role, as the controller "
+                             "placed them.",
+                             MetricType::Gauge);
+      families::add(parts, double(ctl.owned.size()), {{"role", "owner"}});
+      families::add(parts, double(ctl.following.size()), {{"role", "follower"}});
+      f.counter("flock_replication_refused_total",
+                "Parts from owners this store refused (stale epoch, not the next LSN, malformed).",
+                double(c.replication_refused));
+      auto& backlog = f.family("flock_replication_peer_backlog_groups",
+                               "Groups of this store's partitions sent to a follower and not yet acknowledged.",
+                               MetricType::Gauge);
+      for (const auto& p : c.peers) families::add(backlog, double(p.replication_backlog), {{"peer", p.name}});
     }
   }
   auto certificates = m.certificates;

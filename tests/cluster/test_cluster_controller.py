@@ -2,7 +2,7 @@
 
 Three nodes with replication_factor set elect one controller leader and agree on their
 three data directories (gRPC over mutual TLS, Raft logs in RocksDB). The leader killed with
-SIGKILL: the survivors elect another and fence its directory. Its directory wiped and the
+SIGKILL: the survivors elect another, fence its directory and own its partitions. Its directory wiped and the
 node started again: a new store joins, the old one stays fenced. Read from /metrics.
 """
 
@@ -38,6 +38,11 @@ def controller(node):
     }
 
 
+def owned(nodes):
+    """Partitions the controller's map gives each of `nodes` to own, summed."""
+    return sum(scrape(n).get('flock_replication_partitions{role="owner"}') or 0 for n in nodes)
+
+
 def settled(nodes, up, fenced, voters):
     """One leader among `nodes`, every one of them holding the lease and agreeing on the
     stores and voters."""
@@ -52,6 +57,8 @@ def test_one_leader_fences_a_killed_node_and_takes_in_its_wiped_successor(replic
     nodes = list(replicated)
     leader = wait_for(lambda: settled(nodes, 3, 0, 3), 20, message="one controller leader over 3 stores")
     term = controller(leader)["term"]
+    # Every one of the 256 partitions has exactly one owner among them.
+    wait_for(lambda: owned(nodes) == 256, 20, message="256 partitions owned across the nodes")
 
     leader.kill()
     survivors = [n for n in nodes if n is not leader]
@@ -59,6 +66,8 @@ def test_one_leader_fences_a_killed_node_and_takes_in_its_wiped_successor(replic
     new_leader = wait_for(lambda: settled(survivors, 2, 1, 2), 20,
                           message="a new leader among the survivors, the killed node's store fenced")
     assert controller(new_leader)["term"] > term
+    # What the killed store owned went to a survivor in its ISR.
+    wait_for(lambda: owned(survivors) == 256, 20, message="the survivors own every partition")
 
     # Its data directory is gone for good: the same node name comes back as a new store.
     leader.wipe()
