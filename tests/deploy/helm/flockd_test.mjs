@@ -57,16 +57,27 @@ async function until(what, deadlineMs, fn, everyMs = 100) {
   }
   throw new Error(`timed out after ${deadlineMs} ms waiting for ${what} (last: ${last?.message ?? last})`);
 }
-function freePort() {
-  return new Promise((resolve, reject) => {
+// A port that is free now, below Linux's ephemeral range (32768-60999): the
+// kernel never hands those out to clients' connections or to other tests'
+// listen(0), so it stays free until the pod binds it, however long the other
+// pods take to start first.
+function tryPort(port) {
+  return new Promise((resolve) => {
     const s = createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.on('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+const handedOut = new Set();
+async function freePort() {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port) || !(await tryPort(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free port found in 20000-31999');
 }
 function httpGet(port, path) {
   return new Promise((resolve, reject) => {
