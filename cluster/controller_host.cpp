@@ -163,6 +163,11 @@ void controller_host::manage_voters(const std::vector<controller_peer>& peers) {
   }
 }
 
+bool controller_host::propose(const replication::command& c) {
+  if (!started_ || !engine_ || !engine_->leads()) return false;
+  return engine_->propose(c);
+}
+
 void controller_host::lead(const std::vector<controller_peer>& peers) {
   auto& c = *engine_;
   const auto conf = c.configuration();

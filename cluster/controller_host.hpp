@@ -64,6 +64,9 @@ class controller_host final : public controller::environment {
   // A Raft message from node `from`, whose data directory is `store`.
   void receive(const std::string& from, const ports::store_identity& store, std::string_view bytes);
 
+  // Proposes c when this node leads the controller; false otherwise.
+  bool propose(const replication::command& c);
+
   bool has_log() const { return started_ || storage_.term != 0; }
   bool started() const { return started_; }
   const controller::controller* engine() const { return engine_.get(); }

@@ -315,6 +315,12 @@ class node final : public ports::cluster {
   peer* peer_by_store(const ports::store_identity& store);
   void on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr<inbound_link>& link);
   void on_replicate_ack(peer& p, const wire::ReplicateAck& a);
+  // As an owner: shrink lagging followers from our partitions' ISRs, take
+  // caught-up ones back (through the controller's leader).
+  void request_isr_changes(ports::time_point now);
+  void on_controller_request(peer& p, const wire::ControllerRequest& r);
+  std::map<replication::store_id, std::map<replication::partition_id, ports::partition_position>> follower_positions_;
+  ports::time_point next_isr_requests_{};
   ports::replica_store* replica_ = nullptr;
   replication_out replication_out_{*this};
   std::shared_ptr<std::atomic<std::uint64_t>> replication_refused_ = std::make_shared<std::atomic<std::uint64_t>>(0);

@@ -73,6 +73,7 @@ void node::tick_controller(ports::time_point now) {
   });
   controller_->tick(peers);
   update_roles();
+  request_isr_changes(now);
   controller_state_.store(controller_->has_log() ? wire::CONTROLLER_HAS_LOG : wire::CONTROLLER_NO_LOG,
                           std::memory_order_release);
   ports::cluster_status::controller_status view;
@@ -93,10 +94,12 @@ void node::tick_controller(ports::time_point now) {
     for (std::uint32_t p = 0; p < e->state().partition_count(); ++p) {
       const auto& s = e->state().partition(static_cast<replication::partition_id>(p));
       if (s.offline) continue;
-      if (s.owner == me) view.owned.add(static_cast<replication::partition_id>(p));
-      else if (std::find(s.isr.begin(), s.isr.end(), me) != s.isr.end() ||
+      const auto id = static_cast<replication::partition_id>(p);
+      if (s.owner == me) view.owned.add(id);
+      else if (std::find(s.isr.begin(), s.isr.end(), me) != s.isr.end()) view.following.add(id);
+      else if (std::find(s.replicas.begin(), s.replicas.end(), me) != s.replicas.end() ||
                std::find(s.learners.begin(), s.learners.end(), me) != s.learners.end())
-        view.following.add(static_cast<replication::partition_id>(p));
+        view.catching_up.add(id);
     }
   }
   std::lock_guard lock(controller_view_mutex_);

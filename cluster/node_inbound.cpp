@@ -240,6 +240,9 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       case wire::Frame::kReplicate:
         if (!p.left) on_replicate(p, f.replicate(), link);
         break;
+      case wire::Frame::kControllerRequest:
+        if (!p.left) on_controller_request(p, f.controller_request());
+        break;
       case wire::Frame::kRouteSnapshot:
         if (!p.left) on_route_snapshot(p, f.route_snapshot(), link);
         break;

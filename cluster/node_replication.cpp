@@ -3,7 +3,9 @@
 // from owners applied to our store and acknowledged once durable; their
 // acknowledgements handed to our store, which releases what waited.
 #include "broker/server/log.hpp"
+#include "broker/controller/command_codec.hpp"
 #include "cluster/controller_host.hpp"
+#include "cluster/isr_requests.hpp"
 #include "cluster/node.hpp"
 #include "cluster/replication_roles.hpp"
 
@@ -94,9 +96,58 @@ void node::on_replicate_ack(peer& p, const wire::ReplicateAck& a) {
   const bool applied = std::all_of(a.results().begin(), a.results().end(), [](const wire::PartResult& r) {
     return r.status() == static_cast<std::uint32_t>(ports::apply_status::applied);
   });
+  if (!applied) p.replication_refused = true;
+  if (!p.store.empty()) {
+    auto& reported = follower_positions_[{p.store.hi, p.store.lo}];
+    for (const auto& r : a.results())
+      if (r.partition() < replication::default_partitions)
+        reported[static_cast<replication::partition_id>(r.partition())] = {r.epoch(), r.lsn()};
+  }
   // Acknowledged only when all of it is there: a follower that refused a
   // part stays waited for until the controller drops it from the ISR.
   if (applied && replica_ && !p.store.empty()) replica_->acknowledged({p.store.hi, p.store.lo}, a.group());
+}
+
+void node::request_isr_changes(ports::time_point now) {
+  const auto* e = controller_ && controller_->started() ? controller_->engine() : nullptr;
+  if (!replica_ || !e || !e->state().bootstrapped() || now < next_isr_requests_) return;
+  next_isr_requests_ = now + std::chrono::milliseconds(300);  // one round applied before the next
+  std::vector<follower_view> followers;
+  for_each_peer([&](peer& p) {
+    if (p.store.empty()) return;
+    follower_view f{{p.store.hi, p.store.lo}, false, {}};
+    f.lagging = p.replication_lagging(now, opts_.replication_lag_timeout) || std::exchange(p.replication_refused, false);
+    if (auto it = follower_positions_.find(f.id); it != follower_positions_.end()) f.reported = it->second;
+    followers.push_back(std::move(f));
+  });
+  std::map<replication::partition_id, ports::partition_position> mine;
+  for (const auto& [p, pos] : replica_->positions()) mine[p] = pos;
+  const auto requests = isr_requests(e->state(), {store_identity_.hi, store_identity_.lo}, followers, mine);
+  if (requests.empty()) return;
+  if (e->leads()) {
+    for (const auto& c : requests) controller_->propose(c);
+    return;
+  }
+  peer* leader = find_peer(controller_->leader_name());
+  if (!leader || !leader->ready()) return;  // asked again next round
+  std::vector<wire::Frame> frames;
+  for (const auto& c : requests) {
+    wire::Frame f;
+    f.mutable_controller_request()->set_command(controller::encode_command(c));
+    frames.push_back(std::move(f));
+  }
+  leader->send(std::move(frames));
+}
+
+void node::on_controller_request(peer& p, const wire::ControllerRequest& r) {
+  const auto* e = controller_ && controller_->started() ? controller_->engine() : nullptr;
+  if (!e || !e->leads() || p.store.empty()) return;
+  auto c = controller::decode_command(r.command());
+  if (!c || !may_request(e->state(), {p.store.hi, p.store.lo}, *c)) {
+    log::warn("cluster: replication: ", p.name, " asked for a controller change it may not ask for; ignored");
+    return;
+  }
+  controller_->propose(*c);
 }
 
 }  // namespace flock::cluster

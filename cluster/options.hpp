@@ -15,7 +15,10 @@ struct options {
   std::vector<std::string> seeds;         // HOST:PORT of nodes to join through
   std::string dns;                        // NAME:PORT resolved every dns_interval (a headless Service)
   std::chrono::milliseconds heartbeat{500};
-  std::chrono::milliseconds failure_timeout{5000};  // silent this long: the peer is down, its routes go
+  std::chrono::milliseconds failure_timeout{5000};
+  // A follower whose acknowledgement an owner has waited for this long is
+  // shrunk from the ISR of the owner's partitions (replication).
+  std::chrono::milliseconds replication_lag_timeout{2000};  // silent this long: the peer is down, its routes go
   std::chrono::milliseconds claim_timeout{3000};    // a connect waits this long for silent peers
   std::chrono::milliseconds ack_timeout{2000};      // a publisher's ack waits this long for a peer
   std::chrono::milliseconds dns_interval{5000};

@@ -67,7 +67,7 @@ bool peer::replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr
   bool fit = false;
   {
     std::lock_guard lock(mutex_);
-    fit = replication_.add(group, std::move(parts));
+    fit = replication_.add(group, std::move(parts), steady_now());
   }
   pump();
   return fit;
@@ -76,6 +76,13 @@ bool peer::replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr
 void peer::on_replicate_ack(std::uint64_t group) {
   std::lock_guard lock(mutex_);
   replication_.acknowledged(group);
+}
+
+bool peer::replication_lagging(ports::time_point now, ports::duration timeout) {
+  std::lock_guard lock(mutex_);
+  const bool overflowed = replication_.take_lagging();
+  const auto oldest = replication_.oldest();
+  return overflowed || (oldest && now - *oldest > timeout);
 }
 
 std::size_t peer::replication_backlog() const {

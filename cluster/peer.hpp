@@ -71,6 +71,11 @@ class peer : public std::enable_shared_from_this<peer> {
   bool replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr> parts);
   void on_replicate_ack(std::uint64_t group);
   std::size_t replication_backlog() const;
+  // Whether the follower is lagging: acknowledgements have waited for it
+  // longer than `timeout`, or its lane overflowed since the last call.
+  bool replication_lagging(ports::time_point now, ports::duration timeout);
+  // Node thread: it refused a part since the owner last looked.
+  bool replication_refused = false;
   // A forwarded publish. Never blocks: QoS 0 is dropped when there is no
   // stream or no room; QoS 1/2 waits in the outbox (bounded) and `ack` is
   // confirmed when the peer has it durable or it cannot be confirmed.

@@ -2,7 +2,7 @@
 
 namespace flock::cluster {
 
-bool replication_lane::add(std::uint64_t id, std::vector<ports::replicated_part_ptr> parts) {
+bool replication_lane::add(std::uint64_t id, std::vector<ports::replicated_part_ptr> parts, ports::time_point now) {
   std::size_t bytes = 0;
   for (const auto& p : parts) bytes += p->writes.size() + 32;
   if (bytes_ + bytes > max_bytes_) {
@@ -13,7 +13,7 @@ bool replication_lane::add(std::uint64_t id, std::vector<ports::replicated_part_
     return false;
   }
   bytes_ += bytes;
-  groups_.push_back({id, std::move(parts), bytes});
+  groups_.push_back({id, std::move(parts), bytes, now});
   return true;
 }
 

@@ -13,8 +13,11 @@
 // Not thread-safe: the peer calls it under its outbox lock.
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <utility>
 #include <vector>
 
+#include "broker/ports/clock.hpp"
 #include "broker/ports/replication.hpp"
 
 namespace flock::cluster {
@@ -25,12 +28,18 @@ class replication_lane {
     std::uint64_t id = 0;
     std::vector<ports::replicated_part_ptr> parts;
     std::size_t bytes = 0;
+    ports::time_point queued_at{};
   };
 
   explicit replication_lane(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
   // False when it did not fit: the lane is emptied and marked lagging.
-  bool add(std::uint64_t id, std::vector<ports::replicated_part_ptr> parts);
+  bool add(std::uint64_t id, std::vector<ports::replicated_part_ptr> parts, ports::time_point now);
+  // When the oldest group not yet acknowledged was queued (none: nullopt).
+  std::optional<ports::time_point> oldest() const {
+    if (groups_.empty()) return std::nullopt;
+    return groups_.front().queued_at;
+  }
   // Groups not yet written on this stream, oldest first, up to about
   // `budget` bytes (at least one); they count as written. Copies (the
   // parts are shared), so they can be encoded outside the peer's lock.
@@ -41,8 +50,8 @@ class replication_lane {
   // A new stream: everything unacknowledged goes again.
   void rewind() { sent_ = 0; }
 
-  bool lagging() const { return lagging_; }
-  void clear_lagging() { lagging_ = false; }
+  // Whether it overflowed since the last call.
+  bool take_lagging() { return std::exchange(lagging_, false); }
   std::size_t bytes() const { return bytes_; }
   std::size_t size() const { return groups_.size(); }
 

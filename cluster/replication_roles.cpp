@@ -13,7 +13,13 @@ std::vector<ports::partition_role> roles_of(const replication::controller_state&
     r.owner = !s.offline && s.owner == me;
     if (!r.owner) continue;
     std::copy_if(s.isr.begin(), s.isr.end(), std::back_inserter(r.in_sync), [&](const auto& id) { return id != me; });
-    r.learners = s.learners;
+    // Replicas outside the ISR (learners, and followers shrunk for lagging)
+    // keep getting parts, so they can catch up and be taken back in.
+    for (const auto* list : {&s.replicas, &s.learners})
+      for (const auto& id : *list)
+        if (id != me && std::find(s.isr.begin(), s.isr.end(), id) == s.isr.end() &&
+            std::find(r.learners.begin(), r.learners.end(), id) == r.learners.end())
+          r.learners.push_back(id);
   }
   return roles;
 }

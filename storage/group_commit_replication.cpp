@@ -98,8 +98,13 @@ void group_commit_store::apply(std::vector<ports::replicated_part_ptr> parts, po
     }
     auto& pos = positions_[part->partition];
     replication::epoch_t known = pos.epoch;
-    if (roles_ && part->partition < roles_->size()) known = std::max(known, (*roles_)[part->partition].epoch);
-    if (part->epoch < known) {
+    bool owner = false;
+    if (roles_ && part->partition < roles_->size()) {
+      known = std::max(known, (*roles_)[part->partition].epoch);
+      owner = (*roles_)[part->partition].owner;
+    }
+    // Another writer in an epoch this store owns, or an older epoch.
+    if (part->epoch < known || (owner && part->epoch == known)) {
       r.status = ports::apply_status::stale_epoch;
     } else if (part->epoch == pos.epoch && part->lsn <= pos.lsn) {
       r.status = ports::apply_status::applied;  // a resend: durable once what is open now is

@@ -136,8 +136,9 @@ struct cluster_status {
     std::size_t voters = 0;
     std::size_t members = 0;    // stores in the controller state
     std::size_t fenced = 0;
-    replication::partition_set owned;      // partitions this store owns
-    replication::partition_set following;  // partitions it holds a copy of for their owner
+    replication::partition_set owned;        // partitions this store owns
+    replication::partition_set following;    // ... it follows in their ISR
+    replication::partition_set catching_up;  // ... it is a replica of outside the ISR (learner, or shrunk)
   } controller;
 };
 

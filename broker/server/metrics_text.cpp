@@ -286,6 +286,7 @@ std::string metrics_text(const core::broker_metrics& m) {
                              MetricType::Gauge);
       families::add(parts, double(ctl.owned.size()), {{"role", "owner"}});
       families::add(parts, double(ctl.following.size()), {{"role", "follower"}});
+      families::add(parts, double(ctl.catching_up.size()), {{"role", "learner"}});
       f.counter("flock_replication_refused_total",
                 "Parts from owners this store refused (stale epoch, not the next LSN, malformed).",
                 double(c.replication_refused));

@@ -242,6 +242,9 @@ TEST_F(replicated_store, a_follower_refuses_what_does_not_follow_its_copy) {
   auto beyond = std::make_shared<ports::replicated_part>(ports::replicated_part{60000, 1, 1, {}});
   EXPECT_EQ(apply(follower, {beyond}).at(0).status, ports::apply_status::malformed);
   EXPECT_EQ(follower.range(P), owner.range(P)) << "nothing refused was written";
+  // The owner takes no part for a partition it owns in its own epoch: that
+  // would be a second writer.
+  EXPECT_EQ(apply(owner, first).at(0).status, ports::apply_status::stale_epoch);
 }
 
 // Writers on two threads, a follower applying and acknowledging on a third:
