@@ -52,15 +52,14 @@ void node::on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr
   std::vector<ports::apply_result> refused;
   parts.reserve(static_cast<std::size_t>(r.parts_size()));
   for (const auto& in : r.parts()) {
-    if (state && state->bootstrapped() &&
-        !may_send(*state, static_cast<replication::partition_id>(std::min<std::uint32_t>(in.partition(), 0xFFFF)),
-                  in.epoch(), {p.store.hi, p.store.lo})) {
-      refused.push_back({static_cast<replication::partition_id>(in.partition()), ports::apply_status::stale_epoch, {}});
+    // Out of range: clamped, and the store (or may_send) refuses it.
+    const auto partition = static_cast<replication::partition_id>(std::min<std::uint32_t>(in.partition(), 0xFFFF));
+    if (state && state->bootstrapped() && !may_send(*state, partition, in.epoch(), {p.store.hi, p.store.lo})) {
+      refused.push_back({partition, ports::apply_status::stale_epoch, {}});
       continue;
     }
     auto part = std::make_shared<ports::replicated_part>();
-    // Out of range: the store refuses it as malformed.
-    part->partition = static_cast<replication::partition_id>(std::min<std::uint32_t>(in.partition(), 0xFFFF));
+    part->partition = partition;
     part->epoch = in.epoch();
     part->lsn = in.lsn();
     part->writes = in.writes();

@@ -88,7 +88,7 @@ void group_commit_store::apply(std::vector<ports::replicated_part_ptr> parts, po
   std::vector<ports::apply_result> results;
   results.reserve(parts.size());
   std::unique_lock lk(mu_);
-  const bool wake = open_.empty() && open_applied_.empty();
+  const bool wake = open_empty();
   bool added = false;
   for (const auto& part : parts) {
     ports::apply_result r{part->partition, ports::apply_status::malformed, {}};
@@ -122,7 +122,7 @@ void group_commit_store::apply(std::vector<ports::replicated_part_ptr> parts, po
     results.push_back(r);
   }
   // Everything accepted so far is in the open group or an earlier one.
-  const ticket t = open_.empty() && open_applied_.empty() ? open_ticket_ - 1 : open_ticket_;
+  const ticket t = last_group();
   auto fn = [done = std::move(done), results = std::move(results)]() mutable { done(std::move(results)); };
   if (t > durable_) {
     apply_waiters_.push_back({t, w, std::move(fn)});

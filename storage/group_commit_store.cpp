@@ -49,7 +49,7 @@ group_commit_store::ticket group_commit_store::append(std::span<ports::store_op>
   // Nothing to add: the caller depends only on what was appended before,
   // which is in the last group taken by the writer (or an older one).
   if (ops.empty()) return open_ticket_ - 1;
-  const bool wake = open_.empty() && open_applied_.empty();
+  const bool wake = open_empty();
   open_.insert(open_.end(), std::make_move_iterator(ops.begin()), std::make_move_iterator(ops.end()));
   stats_.ops += ops.size();
   const ticket t = open_ticket_;
@@ -80,7 +80,7 @@ bool group_commit_store::healthy() const { return healthy_.load(std::memory_orde
 
 bool group_commit_store::flush(ports::duration timeout) {
   std::unique_lock lk(mu_);
-  const ticket target = open_.empty() && open_applied_.empty() ? open_ticket_ - 1 : open_ticket_;
+  const ticket target = last_group();
   return durable_cv_.wait_for(lk, timeout, [&] { return durable_ >= target; });
 }
 
@@ -103,7 +103,7 @@ void group_commit_store::run() {
   kv_batch applied;
   std::unique_lock lk(mu_);
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || !open_.empty() || !open_applied_.empty(); });
+    work_cv_.wait(lk, [&] { return stop_ || !open_empty(); });
     // Stopping: the destructor flushed first; whatever is still open was
     // never acknowledged to anyone.
     if (stop_) return;

@@ -98,6 +98,10 @@ class group_commit_store final : public ports::store, public ports::replica_stor
   void replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles);
   void note_failure(const std::string& error);
   void mark_durable(ticket t);
+  // Under mu_: nothing waits in the open group (neither ops nor applied parts).
+  bool open_empty() const { return open_.empty() && open_applied_.empty(); }
+  // Under mu_: the group that holds everything appended or applied so far.
+  ticket last_group() const { return open_empty() ? open_ticket_ - 1 : open_ticket_; }
   // Under mu_: moves replicated_ up to the last ticket that waits for
   // nothing, given groups `done` just completed their wait sets.
   void advance_replicated(const std::vector<ticket>& done);
