@@ -27,9 +27,9 @@ std::vector<replication::command> isr_requests(
     for (const auto& f : followers) {
       if (f.id == me) continue;
       if (contains(s.isr, f.id)) {
-        if (f.lagging) out.push_back(replication::cmd::isr_shrink{p, s.epoch, f.id});
-      } else if ((contains(s.replicas, f.id) || contains(s.learners, f.id)) && !f.lagging &&
-                 at(f.reported, p) == at(mine, p)) {
+        if (f.lagging || f.behind.contains(p)) out.push_back(replication::cmd::isr_shrink{p, s.epoch, f.id});
+      } else if ((contains(s.replicas, f.id) || contains(s.learners, f.id)) && !f.lagging && !f.behind.contains(p) &&
+                 ports::same_copy(at(f.reported, p), at(mine, p))) {
         out.push_back(replication::cmd::isr_expand{p, s.epoch, f.id});
       }
     }

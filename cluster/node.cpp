@@ -99,6 +99,10 @@ void node::stop() {
   asio::post(io_, [this] { tick_timer_.cancel(); });
   guard_.reset();
   thread_.join();
+  {
+    std::lock_guard lock(replica_gate_->mutex);
+    replica_gate_->n = nullptr;
+  }
   controller_.reset();  // its last writes are synced; peers elect without it
 }
 
@@ -159,6 +163,7 @@ void node::forget_departed(ports::time_point t) {
     p->link.reset();
     p->inbound.reset();
     p->disconnected();
+    if (!p->store.empty()) forget_follower({p->store.hi, p->store.lo});
     std::lock_guard lock(peers_mutex_);
     by_name_.erase(p->name);
     for (auto it = probed_names_.begin(); it != probed_names_.end();)
@@ -241,6 +246,9 @@ void node::tick() {
   check_handovers(t);
   check_barriers(t);
   forget_departed(t);
+  expire_transfers(t);
+  catch_up_followers(t);
+  if (replica_) replica_->expire_installs();
   tick_controller(t);
   for (auto it = moves_.begin(); it != moves_.end();) {
     if (t < it->second.second) {
@@ -371,6 +379,7 @@ void node::on_connected(peer& p, const std::shared_ptr<outbound_link>& link, con
   p.heard(now());
   for (const auto& m : reply.members()) learn(m);
   p.connected(link, reply.applied_seq(), reply.protocol());
+  follower_connected(p, reply);
   send_state(p, reply.retained_digest() != host_.retained_digest());
   include_in_handovers(p);
   mark_up(p);
@@ -467,6 +476,11 @@ ports::cluster_status node::status() {
   s.peers_up = static_cast<std::size_t>(peers_up_.load(std::memory_order_acquire));
   s.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   s.replication_refused = replication_refused_->load(std::memory_order_relaxed);
+  s.snapshots_sending = snapshot_counters_->sending.load(std::memory_order_relaxed);
+  s.snapshots_sent = snapshot_counters_->sent.load(std::memory_order_relaxed);
+  s.snapshots_failed = snapshot_counters_->failed.load(std::memory_order_relaxed);
+  s.snapshot_bytes_sent = snapshot_counters_->bytes.load(std::memory_order_relaxed);
+  s.snapshots_installed = snapshot_counters_->installed.load(std::memory_order_relaxed);
   s.refused = refusals_->counts();
   if (tls_) s.certificate = tls_->status();
   {

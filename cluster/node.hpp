@@ -321,6 +321,70 @@ class node final : public ports::cluster {
   void on_controller_request(peer& p, const wire::ControllerRequest& r);
   std::map<replication::store_id, std::map<replication::partition_id, ports::partition_position>> follower_positions_;
   ports::time_point next_isr_requests_{};
+
+  // As an owner: copies of our partitions on their way to followers that
+  // have none, or one that does not follow ours (they answered a part with
+  // `gap`): the store's snapshot, one chunk in flight, on the bulk lane.
+  struct snapshot_transfer {
+    std::uint64_t id = 0;          // the store's snapshot (0: not taken yet)
+    bool streaming = false;        // a chunk is on its way or being read
+    std::uint64_t group = 0;       // the copy holds the groups before this one
+    std::uint64_t next_seq = 0;
+    std::uint64_t bytes = 0;
+    ports::time_point touched{};
+  };
+  // A follower's acknowledgements, in group order, until they can be handed
+  // to the store: a group whose part of P the follower could not apply
+  // (gap) counts once a snapshot of P taken after it is installed there.
+  struct follower_acks {
+    struct group {
+      std::uint64_t id;
+      std::set<replication::partition_id> gaps;
+    };
+    std::deque<group> pending;
+    std::uint64_t last = 0;  // the newest group it answered
+  };
+  std::map<replication::store_id, follower_acks> follower_acks_;
+  void follower_answered(const replication::store_id& f, std::uint64_t group, std::set<replication::partition_id> gaps);
+  void pass_acknowledgements(const replication::store_id& f);
+  using transfer_key = std::pair<replication::store_id, replication::partition_id>;
+  static constexpr std::size_t snapshot_chunk_bytes = 256u << 10;
+  static constexpr std::size_t max_transfers_per_follower = 4;
+  static constexpr ports::duration transfer_timeout = std::chrono::seconds(10);
+  void start_snapshot(const transfer_key& k);
+  void send_snapshot_chunk(const transfer_key& k);
+  void end_transfer(const transfer_key& k, const char* why);
+  void expire_transfers(ports::time_point now);
+  // A stream to a peer is up: where its copies stand (its hello reply), and
+  // our snapshots to it start again (their chunks went with the old stream).
+  void follower_connected(peer& p, const wire::HelloReply& reply);
+  // Followers of our partitions whose copy is not ours while nothing is on
+  // its way to them (an idle partition after a restart, a copy written
+  // before replication) get a snapshot once that lasted a second.
+  void catch_up_followers(ports::time_point now);
+  // A peer forgotten for good: what we kept about its copies goes too.
+  void forget_follower(const replication::store_id& f);
+  std::map<transfer_key, ports::time_point> behind_since_;
+  void on_snapshot_chunk(peer& p, const wire::SnapshotChunk& c, const std::shared_ptr<inbound_link>& link);
+  void on_snapshot_chunk_ack(peer& p, const wire::SnapshotChunkAck& a);
+  std::map<transfer_key, snapshot_transfer> transfers_;
+  struct snapshot_counters {
+    std::atomic<std::size_t> sending{0};
+    std::atomic<std::uint64_t> sent{0}, failed{0}, bytes{0}, installed{0};
+  };
+  std::shared_ptr<snapshot_counters> snapshot_counters_ = std::make_shared<snapshot_counters>();
+  // The store's callbacks reach the node's thread through this, closed when
+  // the node stops (they run on the store's writer thread).
+  struct replica_gate {
+    std::mutex mutex;
+    node* n = nullptr;
+    template <class F>
+    void post(F&& f) {
+      std::lock_guard lock(mutex);
+      if (n) asio::post(n->io_, std::forward<F>(f));
+    }
+  };
+  std::shared_ptr<replica_gate> replica_gate_ = std::make_shared<replica_gate>();
   ports::replica_store* replica_ = nullptr;
   replication_out replication_out_{*this};
   std::shared_ptr<std::atomic<std::uint64_t>> replication_refused_ = std::make_shared<std::atomic<std::uint64_t>>(0);

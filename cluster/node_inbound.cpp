@@ -53,6 +53,10 @@ void outbound_handler::on_response(wire::Batch&& batch) {
       asio::post(node_.io_, [this, self, ack = std::move(*f.mutable_replicate_ack())] {
         node_.on_replicate_ack(*peer_, ack);
       });
+    } else if (f.has_snapshot_chunk_ack() && peer_) {
+      asio::post(node_.io_, [this, self, ack = std::move(*f.mutable_snapshot_chunk_ack())] {
+        node_.on_snapshot_chunk_ack(*peer_, ack);
+      });
     } else if (f.has_resync_routes() && peer_) {
       asio::post(node_.io_, [this, self] {
         if (peer_->handshaken && peer_->link == link) node_.send_route_snapshot(*peer_);
@@ -240,6 +244,9 @@ void node::on_control(peer& p, std::uint64_t incarnation, std::vector<wire::Fram
       case wire::Frame::kReplicate:
         if (!p.left) on_replicate(p, f.replicate(), link);
         break;
+      case wire::Frame::kSnapshotChunk:
+        if (!p.left) on_snapshot_chunk(p, f.snapshot_chunk(), link);
+        break;
       case wire::Frame::kControllerRequest:
         if (!p.left) on_controller_request(p, f.controller_request());
         break;
@@ -298,6 +305,13 @@ wire::Batch node::hello_reply(std::uint64_t applied_seq) {
   if (opts_.protocol > protocol_first) r->set_protocol(opts_.protocol);  // a node from before sets none
   r->set_retained_digest(host_.retained_digest());
   fill_members(*r->mutable_members());
+  if (replica_)
+    for (const auto& [partition, pos] : replica_->positions()) {
+      auto* x = r->add_positions();
+      x->set_partition(partition);
+      x->set_epoch(pos.epoch);
+      x->set_lsn(pos.lsn);
+    }
   return reply;
 }
 

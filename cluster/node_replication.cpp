@@ -13,8 +13,16 @@ namespace flock::cluster {
 
 namespace log = server::log;
 
+namespace {
+ports::time_point steady_now() { return std::chrono::steady_clock::now(); }
+}  // namespace
+
 void node::attach_replica(ports::replica_store* replica) {
   replica_ = replica;
+  {
+    std::lock_guard lock(replica_gate_->mutex);
+    replica_gate_->n = replica_ ? this : nullptr;
+  }
   if (replica_) replica_->set_stream(&replication_out_);
 }
 
@@ -62,6 +70,8 @@ void node::on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr
     part->partition = partition;
     part->epoch = in.epoch();
     part->lsn = in.lsn();
+    part->base_epoch = in.base_epoch();
+    part->snapshot = in.snapshot();
     part->writes = in.writes();
     parts.push_back(std::move(part));
   }
@@ -78,13 +88,15 @@ void node::on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr
       x->set_status(static_cast<std::uint32_t>(res.status));
       x->set_epoch(res.position.epoch);
       x->set_lsn(res.position.lsn);
-      if (res.status == ports::apply_status::applied) continue;
+      // A gap is how a copy asks its owner for a snapshot (expected once
+      // per copy that has none or lost track; the owner logs the transfer).
+      if (res.status == ports::apply_status::applied || res.status == ports::apply_status::installing ||
+          res.status == ports::apply_status::gap)
+        continue;
       counter->fetch_add(1, std::memory_order_relaxed);
       log::warn("cluster: replication: refused part of partition ", res.partition, " from ", from, " (",
-                  res.status == ports::apply_status::stale_epoch ? "stale epoch"
-                  : res.status == ports::apply_status::gap       ? "not the next LSN"
-                                                                 : "malformed",
-                  "; this copy is at epoch ", res.position.epoch, ", LSN ", res.position.lsn, ")");
+                res.status == ports::apply_status::stale_epoch ? "stale epoch" : "malformed",
+                "; this copy is at epoch ", res.position.epoch, ", LSN ", res.position.lsn, ")");
     }
     link->respond(std::move(out));
   });
@@ -92,19 +104,54 @@ void node::on_replicate(peer& p, const wire::Replicate& r, const std::shared_ptr
 
 void node::on_replicate_ack(peer& p, const wire::ReplicateAck& a) {
   p.on_replicate_ack(a.group());
-  const bool applied = std::all_of(a.results().begin(), a.results().end(), [](const wire::PartResult& r) {
-    return r.status() == static_cast<std::uint32_t>(ports::apply_status::applied);
-  });
-  if (!applied) p.replication_refused = true;
-  if (!p.store.empty()) {
-    auto& reported = follower_positions_[{p.store.hi, p.store.lo}];
-    for (const auto& r : a.results())
-      if (r.partition() < replication::default_partitions)
-        reported[static_cast<replication::partition_id>(r.partition())] = {r.epoch(), r.lsn()};
+  std::set<replication::partition_id> gaps;
+  bool refused = false;
+  for (const auto& r : a.results()) {
+    const auto status = r.status();
+    if (status == static_cast<std::uint32_t>(ports::apply_status::applied)) continue;
+    if (status == static_cast<std::uint32_t>(ports::apply_status::gap) && r.partition() < replication::default_partitions)
+      gaps.insert(static_cast<replication::partition_id>(r.partition()));
+    else
+      refused = true;
   }
-  // Acknowledged only when all of it is there: a follower that refused a
-  // part stays waited for until the controller drops it from the ISR.
-  if (applied && replica_ && !p.store.empty()) replica_->acknowledged({p.store.hi, p.store.lo}, a.group());
+  // A follower that refused a part stays waited for until the controller
+  // drops it from the ISR; one that lost track gets a snapshot.
+  if (refused) p.replication_refused = true;
+  if (p.store.empty()) return;
+  const replication::store_id follower{p.store.hi, p.store.lo};
+  auto& reported = follower_positions_[follower];
+  for (const auto& r : a.results())
+    if (r.partition() < replication::default_partitions)
+      reported[static_cast<replication::partition_id>(r.partition())] = {r.epoch(), r.lsn()};
+  for (auto partition : gaps) start_snapshot({follower, partition});
+  if (!refused && replica_) follower_answered(follower, a.group(), std::move(gaps));
+}
+
+void node::follower_answered(const replication::store_id& f, std::uint64_t group,
+                             std::set<replication::partition_id> gaps) {
+  auto& acks = follower_acks_[f];
+  if (group <= acks.last) return;  // answered already (a resend)
+  acks.last = group;
+  // Neighbours with the same gaps become one, under the later id: it is
+  // covered by a snapshot taken after it, so never before the earlier one.
+  // Bounded the same way: past the limit gaps merge too (stricter still).
+  if (!acks.pending.empty() && (acks.pending.back().gaps == gaps || acks.pending.size() >= 65536)) {
+    acks.pending.back().id = group;
+    acks.pending.back().gaps.insert(gaps.begin(), gaps.end());
+  } else {
+    acks.pending.push_back({group, std::move(gaps)});
+  }
+  pass_acknowledgements(f);
+}
+
+void node::pass_acknowledgements(const replication::store_id& f) {
+  auto& acks = follower_acks_[f];
+  std::uint64_t upto = 0;
+  while (!acks.pending.empty() && acks.pending.front().gaps.empty()) {
+    upto = acks.pending.front().id;
+    acks.pending.pop_front();
+  }
+  if (upto != 0 && replica_) replica_->acknowledged(f, upto);
 }
 
 void node::request_isr_changes(ports::time_point now) {
@@ -114,9 +161,13 @@ void node::request_isr_changes(ports::time_point now) {
   std::vector<follower_view> followers;
   for_each_peer([&](peer& p) {
     if (p.store.empty()) return;
-    follower_view f{{p.store.hi, p.store.lo}, false, {}};
+    follower_view f{{p.store.hi, p.store.lo}, false, {}, {}};
     f.lagging = p.replication_lagging(now, opts_.replication_lag_timeout) || std::exchange(p.replication_refused, false);
     if (auto it = follower_positions_.find(f.id); it != follower_positions_.end()) f.reported = it->second;
+    for (const auto& [k, since] : behind_since_)
+      if (k.first == f.id && now - since >= std::chrono::seconds(1)) f.behind.insert(k.second);
+    for (const auto& [k, t] : transfers_)
+      if (k.first == f.id) f.behind.insert(k.second);
     followers.push_back(std::move(f));
   });
   std::map<replication::partition_id, ports::partition_position> mine;
@@ -136,6 +187,220 @@ void node::request_isr_changes(ports::time_point now) {
     frames.push_back(std::move(f));
   }
   leader->send(std::move(frames));
+}
+
+// --- snapshots (docs/replication.md, 6) ---
+
+void node::start_snapshot(const transfer_key& k) {
+  if (!replica_ || transfers_.contains(k)) return;
+  // Asked again once it is back (its hello reply says where it stands).
+  if (peer* p = peer_by_store({k.first.hi, k.first.lo}); !p || !p->ready()) return;
+  std::size_t to_follower = 0;
+  for (const auto& [key, t] : transfers_) to_follower += key.first == k.first;
+  if (to_follower >= max_transfers_per_follower) return;  // the next gap asks again
+  transfers_[k].touched = steady_now();
+  snapshot_counters_->sending.store(transfers_.size(), std::memory_order_relaxed);
+  replica_->snapshot(k.second, k.first, [gate = replica_gate_, k](std::optional<ports::snapshot_started> s) {
+    gate->post([gate, k, s] {
+      if (!gate->n) return;
+      auto& n = *gate->n;
+      auto it = n.transfers_.find(k);
+      if (it == n.transfers_.end() || it->second.id != 0) {
+        if (s) n.replica_->end_snapshot(s->id);
+        return;
+      }
+      if (!s) {
+        n.transfers_.erase(it);  // not ours (any more)
+        n.snapshot_counters_->sending.store(n.transfers_.size(), std::memory_order_relaxed);
+        return;
+      }
+      it->second.id = s->id;
+      it->second.group = s->group;
+      // Chunks go at once: they travel behind the snapshot part, which
+      // the replication lane writes before any bulk frame queued after it.
+      log::debug("cluster: replication: sending partition ", k.second, " (epoch ", s->position.epoch, ", LSN ",
+                 s->position.lsn, ") to store ", k.first.hex());
+      n.send_snapshot_chunk(k);
+    });
+  });
+}
+
+// Reads the next chunk once both the snapshot and the follower are ready;
+// one chunk at a time, the next when the follower answered this one.
+void node::send_snapshot_chunk(const transfer_key& k) {
+  auto it = transfers_.find(k);
+  if (it == transfers_.end() || it->second.id == 0 || it->second.streaming) return;
+  it->second.streaming = true;
+  replica_->next_chunk(it->second.id, snapshot_chunk_bytes, [gate = replica_gate_, k, id = it->second.id](
+                                                               std::optional<ports::snapshot_chunk> c) {
+    gate->post([gate, k, id, c = std::move(c)]() mutable {
+      if (!gate->n) return;
+      auto& n = *gate->n;
+      auto it = n.transfers_.find(k);
+      if (it == n.transfers_.end() || it->second.id != id) return;
+      if (!c) return n.end_transfer(k, "the store lost the snapshot");
+      peer* p = n.peer_by_store({k.first.hi, k.first.lo});
+      if (!p || !p->ready()) return n.end_transfer(k, "the follower is not reachable");
+      it->second.touched = steady_now();
+      it->second.bytes += c->writes.size();
+      n.snapshot_counters_->bytes.fetch_add(c->writes.size(), std::memory_order_relaxed);
+      wire::Frame f;
+      auto* x = f.mutable_snapshot_chunk();
+      x->set_id(id);
+      x->set_partition(c->partition);
+      x->set_epoch(c->position.epoch);
+      x->set_lsn(c->position.lsn);
+      x->set_seq(c->seq);
+      x->set_last(c->last);
+      x->set_writes(std::move(c->writes));
+      p->send_bulk(std::move(f));
+    });
+  });
+}
+
+void node::end_transfer(const transfer_key& k, const char* why) {
+  auto it = transfers_.find(k);
+  if (it == transfers_.end()) return;
+  if (why) {
+    log::warn("cluster: replication: snapshot of partition ", k.second, " to store ", k.first.hex(), " stopped (",
+              why, ")");
+    snapshot_counters_->failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (it->second.id != 0) replica_->end_snapshot(it->second.id);
+  transfers_.erase(it);
+  snapshot_counters_->sending.store(transfers_.size(), std::memory_order_relaxed);
+}
+
+void node::expire_transfers(ports::time_point now) {
+  std::vector<transfer_key> expired;
+  for (const auto& [k, t] : transfers_)
+    if (now - t.touched > transfer_timeout) expired.push_back(k);
+  for (const auto& k : expired) end_transfer(k, "no progress for 10 s");
+  // Gaps no snapshot is on its way for (the follower limit, or a transfer
+  // that failed): the partition may stay idle, so ask again from here.
+  std::set<transfer_key> wanted;
+  for (const auto& [f, acks] : follower_acks_)
+    for (const auto& g : acks.pending)
+      for (auto partition : g.gaps) wanted.insert({f, partition});
+  for (const auto& k : wanted) start_snapshot(k);
+}
+
+void node::follower_connected(peer& p, const wire::HelloReply& reply) {
+  if (!replica_ || p.store.empty()) return;
+  const replication::store_id f{p.store.hi, p.store.lo};
+  auto& reported = follower_positions_[f];
+  reported.clear();  // a copy it does not name, it does not have
+  for (const auto& x : reply.positions())
+    if (x.partition() < replication::default_partitions)
+      reported[static_cast<replication::partition_id>(x.partition())] = {x.epoch(), x.lsn()};
+  std::vector<transfer_key> restart;
+  for (const auto& [k, t] : transfers_)
+    if (k.first == f) restart.push_back(k);
+  for (const auto& k : restart) {
+    end_transfer(k, nullptr);
+    start_snapshot(k);
+  }
+}
+
+void node::forget_follower(const replication::store_id& f) {
+  follower_positions_.erase(f);
+  follower_acks_.erase(f);
+  std::erase_if(behind_since_, [&](const auto& e) { return e.first.first == f; });
+  std::vector<transfer_key> ended;
+  for (const auto& [k, t] : transfers_)
+    if (k.first == f) ended.push_back(k);
+  for (const auto& k : ended) end_transfer(k, "the follower was forgotten");
+}
+
+void node::catch_up_followers(ports::time_point now) {
+  if (!replica_) return;
+  const auto roles = replica_->roles();
+  if (roles.empty()) return;
+  std::map<replication::partition_id, ports::partition_position> mine;
+  for (const auto& [partition, pos] : replica_->positions()) mine[partition] = pos;
+  std::map<transfer_key, ports::time_point> still;
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    const auto& role = roles[i];
+    const auto partition = static_cast<replication::partition_id>(i);
+    auto own = mine.find(partition);
+    if (!role.owner || own == mine.end()) continue;
+    auto check = [&](const replication::store_id& f) {
+      const transfer_key k{f, partition};
+      if (transfers_.contains(k)) return;
+      peer* p = peer_by_store({f.hi, f.lo});
+      // Something on its way: its answer will say where the copy stands.
+      if (!p || !p->ready() || p->replication_backlog() > 0) return;
+      ports::partition_position reported;
+      if (auto it = follower_positions_.find(f); it != follower_positions_.end())
+        if (auto r = it->second.find(partition); r != it->second.end()) reported = r->second;
+      if (ports::same_copy(reported, own->second)) return;
+      auto since = behind_since_.find(k);
+      const auto first = since == behind_since_.end() ? now : since->second;
+      if (now - first >= std::chrono::seconds(1)) start_snapshot(k);
+      else still[k] = first;
+    };
+    for (const auto& f : role.in_sync) check(f);
+    for (const auto& f : role.learners) check(f);
+  }
+  behind_since_ = std::move(still);
+}
+
+void node::on_snapshot_chunk(peer& p, const wire::SnapshotChunk& c, const std::shared_ptr<inbound_link>& link) {
+  if (!replica_) return;
+  ports::snapshot_chunk chunk;
+  chunk.partition = static_cast<replication::partition_id>(std::min<std::uint32_t>(c.partition(), 0xFFFF));
+  chunk.position = {c.epoch(), c.lsn()};
+  chunk.seq = c.seq();
+  chunk.last = c.last();
+  chunk.writes = c.writes();
+  const std::string from = p.name;
+  replica_->apply_chunk(std::move(chunk), 0, [link, id = c.id(), seq = c.seq(), from,
+                                               counters = snapshot_counters_](ports::apply_result r) {
+    wire::Batch out;
+    auto* ack = out.add_frames()->mutable_snapshot_chunk_ack();
+    ack->set_id(id);
+    ack->set_seq(seq);
+    auto* x = ack->mutable_result();
+    x->set_partition(r.partition);
+    x->set_status(static_cast<std::uint32_t>(r.status));
+    x->set_epoch(r.position.epoch);
+    x->set_lsn(r.position.lsn);
+    if (r.status == ports::apply_status::applied) {
+      counters->installed.fetch_add(1, std::memory_order_relaxed);
+      log::debug("cluster: replication: installed partition ", r.partition, " from ", from, " (epoch ",
+                 r.position.epoch, ", LSN ", r.position.lsn, ")");
+    }
+    link->respond(std::move(out));
+  });
+}
+
+void node::on_snapshot_chunk_ack(peer& p, const wire::SnapshotChunkAck& a) {
+  if (p.store.empty() || a.result().partition() >= replication::default_partitions) return;
+  const transfer_key k{{p.store.hi, p.store.lo}, static_cast<replication::partition_id>(a.result().partition())};
+  auto it = transfers_.find(k);
+  if (it == transfers_.end() || it->second.id != a.id() || a.seq() != it->second.next_seq) return;
+  auto& t = it->second;
+  t.streaming = false;
+  t.touched = steady_now();
+  ++t.next_seq;
+  const auto status = static_cast<ports::apply_status>(a.result().status());
+  if (status == ports::apply_status::installing) return send_snapshot_chunk(k);
+  if (status != ports::apply_status::applied) {
+    const std::string why = std::string("the follower refused chunk ") + std::to_string(a.seq()) + ": " +
+                            (status == ports::apply_status::malformed ? "malformed" : "not the install it expects");
+    return end_transfer(k, why.c_str());
+  }
+  follower_positions_[k.first][k.second] = {a.result().epoch(), a.result().lsn()};
+  snapshot_counters_->sent.fetch_add(1, std::memory_order_relaxed);
+  log::debug("cluster: replication: partition ", k.second, " sent to ", p.name, " (", t.next_seq, " chunk(s), ",
+             t.bytes, " bytes)");
+  // The groups before the snapshot that the follower could not apply for
+  // this partition are in its copy now.
+  auto& acks = follower_acks_[k.first];
+  for (auto& g : acks.pending)
+    if (g.id < t.group) g.gaps.erase(k.second);
+  pass_acknowledgements(k.first);
+  end_transfer(k, nullptr);
 }
 
 void node::on_controller_request(peer& p, const wire::ControllerRequest& r) {

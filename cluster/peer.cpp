@@ -58,9 +58,18 @@ void peer::send_retained(std::vector<core::message_ptr> messages) {
   pump();
 }
 
+void peer::send_bulk(wire::Frame frame) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_) return;
+    bulk_frames_.push_back(std::move(frame));
+  }
+  pump();
+}
+
 bool peer::bulk_pending() const {
   std::lock_guard lock(mutex_);
-  return !bulk_.empty();
+  return !bulk_.empty() || !bulk_frames_.empty();
 }
 
 bool peer::replicate(std::uint64_t group, std::vector<ports::replicated_part_ptr> parts) {
@@ -139,12 +148,14 @@ void peer::pump() {
   std::vector<item> items;
   std::vector<core::message_ptr> retained;
   std::vector<replication_lane::group> replicated;
+  std::vector<wire::Frame> bulk;  // after every other lane's frames: a snapshot chunk follows its snapshot part
   std::shared_ptr<outbound_link> link;
   std::size_t bytes = 0;
   {
     std::lock_guard lock(mutex_);
     if (writing_ || !writer_) return;
-    if (control_.empty() && !replication_.unsent() && resend_.empty() && data_.empty() && bulk_.empty()) return;
+    const bool any_bulk = !bulk_.empty() || !bulk_frames_.empty();
+    if (control_.empty() && !replication_.unsent() && resend_.empty() && data_.empty() && !any_bulk) return;
     writing_ = true;
     link = writer_;
     std::size_t budget = opts_.batch_bytes;
@@ -160,7 +171,7 @@ void peer::pump() {
     }
     // Bulk frames' share, kept from forwards while both wait (the rest of
     // the batch goes to bulk when no forward needs it).
-    std::size_t bulk_budget = bulk_.empty() || (resend_.empty() && data_.empty()) ? 0 : budget / 4;
+    std::size_t bulk_budget = !any_bulk || (resend_.empty() && data_.empty()) ? 0 : budget / 4;
     budget -= bulk_budget;
     const auto now = steady_now();
     // In send order: one publisher's messages stay in order whatever their QoS.
@@ -179,6 +190,12 @@ void peer::pump() {
     take(resend_);
     take(data_);
     bulk_budget += budget;
+    while (!bulk_frames_.empty() && bulk_budget > 0) {
+      const std::size_t size = bulk_frames_.front().ByteSizeLong();
+      bulk.push_back(std::move(bulk_frames_.front()));
+      bulk_frames_.pop_front();
+      bulk_budget = size >= bulk_budget ? 0 : bulk_budget - size;
+    }
     while (!bulk_.empty() && bulk_budget > 0) {
       const std::size_t size = message_bytes(*bulk_.front());
       retained.push_back(std::move(bulk_.front()));
@@ -195,6 +212,8 @@ void peer::pump() {
       p->set_partition(part->partition);
       p->set_epoch(part->epoch);
       p->set_lsn(part->lsn);
+      p->set_base_epoch(part->base_epoch);
+      p->set_snapshot(part->snapshot);
       p->set_writes(part->writes);
     }
   }
@@ -215,6 +234,7 @@ void peer::pump() {
     const auto now = steady_now();
     for (const auto& m : retained) encode_message(*m, now, protocol(), *batch.add_frames()->mutable_retained()->mutable_message());
   }
+  for (auto& f : bulk) *batch.add_frames() = std::move(f);
   link->write(std::move(batch));
 }
 
@@ -281,6 +301,7 @@ void peer::disconnected() {
   replication_.rewind();
   control_.clear();
   bulk_.clear();
+  bulk_frames_.clear();
   // Unacknowledged copies go again on the next stream, in order, before
   // anything newer; nobody waits for them meanwhile.
   for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) resend_.push_front(std::move(*it));

@@ -62,6 +62,9 @@ class peer : public std::enable_shared_from_this<peer> {
   // holds references and encodes them as it writes. Dropped with the stream
   // (sent again on the next connect).
   void send_retained(std::vector<core::message_ptr> messages);
+  // A bulk frame (a snapshot chunk), behind forwards; dropped with the
+  // stream.
+  void send_bulk(wire::Frame frame);
   // Bulk messages not yet written.
   bool bulk_pending() const;
   // A group of our store's parts this peer follows (replication lane:
@@ -166,6 +169,7 @@ class peer : public std::enable_shared_from_this<peer> {
   std::deque<wire::Frame> control_;
   replication_lane replication_{opts_.max_outbox_bytes};
   std::deque<core::message_ptr> bulk_;
+  std::deque<wire::Frame> bulk_frames_;
   std::deque<outgoing> resend_;   // unacknowledged from an earlier stream, first
   std::deque<outgoing> data_;     // not yet sent
   std::deque<outgoing> unacked_;  // sent on this stream, QoS 1/2

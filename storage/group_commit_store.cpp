@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iterator>
 
+#include "broker/replication/partition.hpp"
 #include "storage/coalesce.hpp"
 #include "storage/loader.hpp"
 #include "storage/record_codec.hpp"
@@ -41,6 +42,11 @@ ports::restored_state group_commit_store::load() {
   std::lock_guard lk(mu_);
   for (const auto& [p, pos] : state.partitions)
     if (p < positions_.size()) positions_[p] = pos;
+  // Sessions without a position: written before replication was on.
+  for (const auto& session : state.sessions) {
+    auto& pos = positions_[replication::partition_of_session(session.session_id)];
+    if (pos.lsn == 0) pos = unnamed_copy;
+  }
   return state;
 }
 
@@ -102,17 +108,32 @@ void group_commit_store::run() {
   std::vector<ports::store_op> group;
   kv_batch applied;
   std::unique_lock lk(mu_);
+  std::vector<snapshot_request> starts;
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || !open_empty(); });
+    work_cv_.wait(lk, [&] {
+      return stop_ || !open_empty() || !snapshot_requests_.empty() || !chunk_requests_.empty();
+    });
     // Stopping: the destructor flushed first; whatever is still open was
     // never acknowledged to anyone.
-    if (stop_) return;
+    if (stop_) {
+      lk.unlock();
+      readings_.clear();  // the views go before the backend
+      return;
+    }
+    if (!chunk_requests_.empty()) {
+      lk.unlock();
+      serve_snapshot_reads();
+      lk.lock();
+      continue;
+    }
     std::swap(group, open_);
     std::swap(applied, open_applied_);
+    std::swap(starts, snapshot_requests_);
     const ticket t = open_ticket_++;
     const role_table roles = roles_;
     lk.unlock();
-    const bool written = commit(t, group, applied, roles);
+    const bool written = commit(t, group, applied, roles, starts);
+    starts.clear();
     group.clear();  // releases the messages here, off the workers and the lock
     applied.clear();
     if (!written) return;
@@ -122,14 +143,17 @@ void group_commit_store::run() {
 }
 
 bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_batch& applied,
-                                const role_table& roles) {
+                                const role_table& roles, std::vector<snapshot_request>& starts) {
   const std::size_t dropped = options_.coalesce ? coalesce(ops) : 0;
   const wall_clock_mapping time(clock_);
   kv_batch batch;
   batch.reserve(ops.size() + applied.size() + 4);
   for (const auto& op : ops) encode_op(op, time, batch);
-  if (roles) replicate(t, batch, *roles);
+  note_unreplicated(batch, roles);
+  if (roles) replicate(t, batch, *roles, starts);
+  for (auto& s : starts) s.ready(std::nullopt);  // replication off
   batch.insert(batch.end(), std::make_move_iterator(applied.begin()), std::make_move_iterator(applied.end()));
+  if (batch.empty()) return true;  // only snapshots started here
 
   auto backoff = 50ms;
   std::uint64_t failures = 0;
@@ -148,6 +172,7 @@ bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_
       if (work_cv_.wait_for(lk, backoff, [&] { return stop_; })) return false;
     }
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
+    readings_.clear();  // views must not outlive a reopen; their transfers start again
     backend_->recover();
   }
   write_us_.observe(static_cast<std::uint64_t>(
@@ -164,6 +189,19 @@ bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_
   std::lock_guard lk(mu_);
   stats_.coalesced += dropped;
   return true;
+}
+
+void group_commit_store::note_unreplicated(const kv_batch& batch, const role_table& roles) {
+  std::vector<replication::partition_id> touched;
+  for (const auto& w : batch) {
+    auto p = partition_of_write(w);
+    if (!p || *p >= positions_.size() || (roles && *p < roles->size() && (*roles)[*p].owner)) continue;
+    if (touched.empty() || touched.back() != *p) touched.push_back(*p);
+  }
+  if (touched.empty()) return;
+  std::lock_guard lk(mu_);
+  for (auto p : touched)
+    if (positions_[p].lsn == 0) positions_[p] = unnamed_copy;
 }
 
 void group_commit_store::note_failure(const std::string& error) {

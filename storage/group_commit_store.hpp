@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,7 @@
 #include "broker/replication/wait_set.hpp"
 #include "storage/controller_log_kv.hpp"
 #include "storage/kv_backend.hpp"
+#include "storage/partition_writes.hpp"
 
 namespace flock::storage {
 
@@ -74,10 +76,29 @@ class group_commit_store final : public ports::store, public ports::replica_stor
   // ports::replica_store
   void set_stream(ports::replication_stream* stream) override;
   void set_roles(std::vector<ports::partition_role> roles) override;
+  std::vector<ports::partition_role> roles() const override;
   void acknowledged(const replication::store_id& follower, std::uint64_t group) override;
   void apply(std::vector<ports::replicated_part_ptr> parts, ports::worker_id w,
              std::function<void(std::vector<ports::apply_result>)> done) override;
+  void snapshot(replication::partition_id p, const replication::store_id& follower,
+                std::function<void(std::optional<ports::snapshot_started>)> ready) override;
+  void next_chunk(std::uint64_t id, std::size_t max_bytes,
+                  std::function<void(std::optional<ports::snapshot_chunk>)> got) override;
+  void end_snapshot(std::uint64_t id) override;
+  void apply_chunk(ports::snapshot_chunk chunk, ports::worker_id w, std::function<void(ports::apply_result)> done) override;
+  void expire_installs() override;
   std::vector<std::pair<replication::partition_id, ports::partition_position>> positions() const override;
+
+  // The position of a copy whose content no owner's position names: data
+  // written before replication (or outside it), or a snapshot given up half
+  // way. In memory only (a restart finds such data again: load()); it
+  // matches no other copy, so followers and the copy itself get snapshots.
+  static constexpr ports::partition_position unnamed_copy{0, 1};
+  // A follower gives up a snapshot that has not moved for this long (its
+  // owner lost the stream or the snapshot); the next part asks for another.
+  static constexpr ports::duration install_timeout = std::chrono::seconds(10);
+  // Parts of one partition held while its snapshot is installed, at most.
+  static constexpr std::size_t max_held_bytes = 16u << 20;
 
   group_commit_stats stats() const;
   kv_backend& backend() { return *backend_; }
@@ -89,13 +110,83 @@ class group_commit_store final : public ports::store, public ports::replica_stor
   };
   using role_table = std::shared_ptr<const std::vector<ports::partition_role>>;
 
+  // Snapshots (under mu_ unless marked).
+  struct snapshot_request {
+    replication::partition_id partition;
+    replication::store_id follower;
+    std::function<void(std::optional<ports::snapshot_started>)> ready;
+  };
+  struct chunk_request {
+    std::uint64_t id;
+    std::size_t max_bytes;  // 0: end the snapshot
+    std::function<void(std::optional<ports::snapshot_chunk>)> got;
+  };
+  struct snapshot_reading {  // writer thread only
+    replication::partition_id partition;
+    ports::partition_position position;
+    std::unique_ptr<kv_view> view;
+    partition_cursor cursor;
+    std::uint64_t next_seq = 0;
+  };
+  // The acknowledgement of parts applied as a follower, held while a
+  // snapshot they wait for is installed.
+  struct deferred_apply {
+    std::vector<ports::apply_result> results;
+    ports::worker_id w;
+    std::function<void(std::vector<ports::apply_result>)> done;
+    std::size_t waiting = 0;  // installs not finished
+  };
+  struct install {  // a follower's snapshot in progress
+    ports::partition_position target;  // the owner's copy it installs
+    replication::epoch_t epoch = 0;    // the owner's epoch that sent it
+    std::uint64_t next_seq = 0;
+    std::vector<ports::replicated_part_ptr> held;  // later parts, applied once installed
+    std::size_t held_bytes = 0;
+    ports::time_point touched{};
+    // Applies whose results wait for this install, with the index of
+    // each of their parts of this partition.
+    struct waiting_part {
+      std::shared_ptr<deferred_apply> apply;
+      std::size_t index;  // into its results
+      std::uint64_t lsn;  // in once the copy reaches it
+    };
+    std::vector<waiting_part> deferred;
+  };
+
   void run();
   // Writes the group, retrying until it succeeds or the store stops. False
   // when stopped first.
-  bool commit(ticket t, std::vector<ports::store_op>& ops, kv_batch& applied, const role_table& roles);
+  bool commit(ticket t, std::vector<ports::store_op>& ops, kv_batch& applied, const role_table& roles,
+              std::vector<snapshot_request>& starts);
   // The owned partitions' shares of the group: LSNs, position records into
-  // `batch`, parts to the followers, the wait set.
-  void replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles);
+  // `batch`, parts to the followers (after the markers of the snapshots
+  // starting here), the wait set.
+  void replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles,
+                 std::vector<snapshot_request>& starts);
+  // Owner, writer thread: the snapshots asked for start at group t (their
+  // parts go to `out` ahead of the group's own).
+  void start_snapshots(kv_batch& batch, const std::vector<ports::partition_role>& roles,
+                       std::map<replication::store_id, std::vector<ports::replicated_part_ptr>>& out);
+  // Writer thread: chunk reads and ends of snapshots.
+  void serve_snapshot_reads();
+  // Callbacks of applies, to run on their worker once what is applied so
+  // far is durable here.
+  using released = std::vector<std::pair<ports::worker_id, std::function<void()>>>;
+  // Under mu_: one part from an owner (the checks of apply()); true in
+  // `added` when it joined the open group.
+  ports::apply_result apply_part(const ports::replicated_part& part, ports::time_point now, bool& added,
+                                 released& out);
+  // Under mu_: an install ends; the applies that waited for it learn
+  // whether each of their parts is in (those waiting for nothing else go
+  // to `out`).
+  void finish_install(std::map<replication::partition_id, install>::iterator it, bool installed, released& out);
+  // Takes mu_'s lock `lk` and releases it: queues `out` behind the open
+  // group (or posts it, when everything is durable already).
+  void release_applied(std::unique_lock<std::mutex>& lk, bool wake, released out);
+  // Writer thread: partitions this store writes without owning them (no
+  // roles yet, or before slice 5 a session of a partition owned elsewhere)
+  // and that had no position get unnamed_copy.
+  void note_unreplicated(const kv_batch& batch, const role_table& roles);
   void note_failure(const std::string& error);
   void mark_durable(ticket t);
   // Under mu_: nothing waits in the open group (neither ops nor applied parts).
@@ -143,6 +234,12 @@ class group_commit_store final : public ports::store, public ports::replica_stor
   replication::wait_set waits_;
   std::set<ticket> awaiting_;                  // groups the wait set still holds
   std::set<replication::store_id> waited_;     // followers some group was made to wait for
+  std::vector<snapshot_request> snapshot_requests_;
+  std::vector<chunk_request> chunk_requests_;
+  std::map<std::uint64_t, snapshot_reading> readings_;  // writer thread only
+  std::uint64_t next_snapshot_id_ = 1;                  // writer thread only
+  std::map<replication::partition_id, install> installs_;
+
   bool stop_ = false;
   group_commit_stats stats_;
 

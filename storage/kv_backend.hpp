@@ -11,6 +11,7 @@
 // scan() safe against each other.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,19 @@ struct write_status {
   bool ok() const { return error.empty(); }
 };
 
+// A consistent read of the backend as it was when made (RocksDB: a
+// snapshot), for copying a partition while writes go on. Used by the
+// store's writer thread only, and released before the backend's next
+// recover() and before the backend is destroyed.
+class kv_view {
+ public:
+  virtual ~kv_view() = default;
+  // The records of column c with begin <= key < end, in key order, until fn
+  // returns false. Same errors as kv_backend::scan().
+  virtual void scan_range(column c, std::string_view begin, std::string_view end,
+                          const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+};
+
 class kv_backend {
  public:
   virtual ~kv_backend() = default;
@@ -61,6 +75,8 @@ class kv_backend {
   virtual void scan_range(column c, std::string_view begin, std::string_view end,
                           const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
   virtual std::optional<std::string> get(column c, std::string_view key) const = 0;
+  // Safe against write() (see kv_view for its lifetime).
+  virtual std::unique_ptr<kv_view> view() const = 0;
 
   // "data directory /var/lib/flock" or "memory store": how errors name it.
   virtual std::string location() const = 0;

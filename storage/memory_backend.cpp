@@ -6,6 +6,20 @@
 namespace flock::storage {
 namespace {
 
+class copied_view final : public kv_view {
+ public:
+  explicit copied_view(decltype(memory_disk::columns) columns) : columns_(std::move(columns)) {}
+  void scan_range(column c, std::string_view begin, std::string_view end,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) const override {
+    const auto& col = columns_[static_cast<std::size_t>(c)];
+    for (auto it = col.lower_bound(begin); it != col.end() && it->first < end; ++it)
+      if (!fn(it->first, it->second)) return;
+  }
+
+ private:
+  decltype(memory_disk::columns) columns_;
+};
+
 class memory_backend final : public kv_backend {
  public:
   explicit memory_backend(std::shared_ptr<memory_disk> disk) : disk_(std::move(disk)) {}
@@ -53,6 +67,12 @@ class memory_backend final : public kv_backend {
   }
 
   std::string location() const override { return "memory store"; }
+
+  // A copy of every column: the memory store serves tests, where that is small.
+  std::unique_ptr<kv_view> view() const override {
+    std::lock_guard lock(disk_->mu);
+    return std::make_unique<copied_view>(disk_->columns);
+  }
 
  private:
   std::shared_ptr<memory_disk> disk_;

@@ -83,6 +83,36 @@ std::optional<ports::partition_position> decode_position(std::string_view value)
   return ports::partition_position{r.epoch(), r.lsn()};
 }
 
+void drop_partition(replication::partition_id p, kv_batch& out) {
+  auto [begin, end] = keys::partition_range(p);
+  for (column c : partition_columns) out.push_back(kv_write{kv_write::kind::del_range, c, begin, end});
+}
+
+std::string read_partition_chunk(const kv_view& view, replication::partition_id p, partition_cursor& cursor,
+                                 std::size_t max_bytes) {
+  const auto [begin, end] = keys::partition_range(p);
+  std::string out;
+  while (!cursor.done && out.size() < max_bytes) {
+    const column c = partition_columns[cursor.column_index];
+    const std::string from = cursor.next_key.empty() ? begin : cursor.next_key;
+    bool more = false;  // stopped before the column's end
+    view.scan_range(c, from, end, [&](std::string_view key, std::string_view value) {
+      if (out.size() >= max_bytes) {
+        cursor.next_key.assign(key);
+        more = true;
+        return false;
+      }
+      if (c == column::sessions && is_position_key(key)) return true;
+      encode_writes(kv_write{kv_write::kind::put, c, std::string(key), std::string(value)}, out);
+      return true;
+    });
+    if (more) break;
+    cursor.next_key.clear();
+    if (++cursor.column_index == std::size(partition_columns)) cursor.done = true;
+  }
+  return out;
+}
+
 void encode_writes(const kv_write& w, std::string& out) {
   out += static_cast<char>(w.op);
   out += static_cast<char>(w.col);

@@ -26,6 +26,25 @@ std::optional<ports::partition_position> decode_position(std::string_view value)
 // A sessions-column key of two bytes is a partition's position record.
 inline bool is_position_key(std::string_view key) { return key.size() == 2; }
 
+// The columns that hold partitions (sessions' records and messages).
+inline constexpr column partition_columns[] = {column::sessions, column::subscriptions, column::messages,
+                                               column::queue,    column::inflight,      column::incoming};
+// Range deletes of every record of partition p (its position record too).
+void drop_partition(replication::partition_id p, kv_batch& out);
+
+// Where the reading of a partition's copy stands: the column and the key
+// the next chunk starts at.
+struct partition_cursor {
+  std::size_t column_index = 0;  // into partition_columns
+  std::string next_key;          // empty: the partition's first key
+  bool done = false;
+};
+// The next chunk of partition p's records in `view` (about max_bytes, at
+// least one record), encoded as puts, without the position record (the
+// follower writes the position once the whole copy is in).
+std::string read_partition_chunk(const kv_view& view, replication::partition_id p, partition_cursor& cursor,
+                                 std::size_t max_bytes);
+
 void encode_writes(const kv_write& w, std::string& out);
 // nullopt when the bytes are malformed or a write leaves partition p.
 std::optional<kv_batch> decode_writes(std::string_view bytes, replication::partition_id p);

@@ -4,6 +4,7 @@
 
 #include "proto/records.pb.h"
 #include "storage/keys.hpp"
+#include "storage/partition_writes.hpp"
 #include "storage/record_codec.hpp"
 
 namespace flock::storage {
@@ -86,10 +87,7 @@ void encode_op(const ports::store_op& op, const wall_clock_mapping& time, kv_bat
           o.partitions.for_each(
               [&](replication::partition_id p) { del(batch, column::messages, keys::message_key(p, o.message_id)); });
         } else if constexpr (std::is_same_v<T, ports::partition_drop>) {
-          auto [begin, end] = keys::partition_range(o.partition);
-          for (column c : {column::sessions, column::subscriptions, column::messages, column::queue, column::inflight,
-                           column::incoming})
-            batch.push_back(kv_write{kv_write::kind::del_range, c, begin, end});
+          drop_partition(o.partition, batch);
         } else if constexpr (std::is_same_v<T, ports::queued_put>) {
           rec::DeliveryRecord r;
           fill_delivery(r, o.meta);

@@ -96,6 +96,33 @@ rocksdb::ColumnFamilyOptions cf_options(column c, const std::shared_ptr<rocksdb:
   return o;
 }
 
+// A RocksDB snapshot: reads see the database as it was when it was taken.
+class snapshot_view final : public kv_view {
+ public:
+  snapshot_view(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> columns, const std::string& dir)
+      : db_(db), snapshot_(db->GetSnapshot()), columns_(std::move(columns)), dir_(dir) {}
+  ~snapshot_view() override { db_->ReleaseSnapshot(snapshot_); }
+
+  void scan_range(column c, std::string_view begin, std::string_view end,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) const override {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;  // a copy for a peer: keep the live working set cached
+    ro.snapshot = snapshot_;
+    const rocksdb::Slice upper(end.data(), end.size());
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, columns_[static_cast<std::size_t>(c)]));
+    for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next())
+      if (!fn(it->key().ToStringView(), it->value().ToStringView())) return;
+    if (!it->status().ok()) throw_status(dir_, it->status(), "column family " + std::string(column_name(c)) + ": ");
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+  std::vector<rocksdb::ColumnFamilyHandle*> columns_;
+  const std::string& dir_;
+};
+
 class rocksdb_backend final : public kv_backend {
  public:
   rocksdb_backend(std::string dir, std::shared_ptr<const std::atomic<injected_fault>> fault, std::uint64_t reserve)
@@ -195,6 +222,12 @@ class rocksdb_backend final : public kv_backend {
   }
 
   std::string location() const override { return location_of(dir_); }
+
+  std::unique_ptr<kv_view> view() const override {
+    if (!db_) throw std::runtime_error(location_of(dir_) + " is closed after an unrecoverable error: " + reopen_error_);
+    return std::make_unique<snapshot_view>(db_.get(), std::vector<rocksdb::ColumnFamilyHandle*>(cf_.begin(), cf_.end()),
+                                           dir_);
+  }
 
   void compact() override {
     rocksdb::FlushOptions fo;

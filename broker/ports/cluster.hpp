@@ -120,7 +120,14 @@ struct cluster_status {
   std::uint64_t unconfirmed = 0; // publisher acks released before a peer confirmed
   std::size_t outbox = 0;        // copies waiting for a peer
   std::uint64_t streams_opened = 0;  // streams to peers that came up (reconnects show here)
-  std::uint64_t replication_refused = 0;  // parts from owners this store refused (stale epoch, gap, malformed)
+  std::uint64_t replication_refused = 0;  // parts from owners this store refused (stale epoch, malformed)
+  // Snapshots of partitions (docs/replication.md, 6): copies of ours sent to
+  // followers, and copies installed here.
+  std::size_t snapshots_sending = 0;
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t snapshots_failed = 0;
+  std::uint64_t snapshot_bytes_sent = 0;
+  std::uint64_t snapshots_installed = 0;
   std::vector<peer_status> peers;    // every known peer, with its own counts
   // Streams refused before they could join, by reason (peer_refusal).
   std::array<std::uint64_t, 4> refused{};

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,26 @@ struct partition_position {
   bool operator==(const partition_position&) const = default;
 };
 
+// Whether two copies at these positions hold the same history. A copy in
+// epoch 0 was written before replication (by whichever node served those
+// sessions then): it matches nothing but an empty copy's (0, 0).
+inline bool same_copy(const partition_position& a, const partition_position& b) {
+  return a == b && (a.lsn == 0 || a.epoch != 0);
+}
+
 // One partition's share of one group of its owner's store.
 struct replicated_part {
   replication::partition_id partition = 0;
   replication::epoch_t epoch = 0;
   std::uint64_t lsn = 0;
+  // The epoch of the owner's copy at lsn - 1. A follower applies the part
+  // only onto a copy at (base_epoch, lsn - 1): equal positions then mean
+  // equal histories, since one epoch has one owner (Raft's log matching).
+  replication::epoch_t base_epoch = 0;
+  // No writes: the follower drops its copy of the partition, and the
+  // owner's copy at (epoch, lsn) follows in snapshot chunks; later parts of
+  // the partition wait at the follower until it is installed.
+  bool snapshot = false;
   std::string writes;  // storage's encoding; opaque outside storage/
 };
 // Shared by every follower it is sent to.
@@ -67,11 +83,29 @@ enum class apply_status : std::uint8_t {
   stale_epoch,  // older than the epoch this store knows for the partition
   gap,          // not the next LSN: the sender must resend from `position`
   malformed,    // the writes do not decode or leave the partition's range
+  installing,   // a snapshot of the partition is being installed here; the part waits for it
 };
 struct apply_result {
   replication::partition_id partition = 0;
   apply_status status = apply_status::applied;
   partition_position position;  // where this store's copy stands after the call
+};
+
+// One chunk of a snapshot: a consistent copy of one partition of the
+// owner's store at one position, cut in pieces of about a chunk's size.
+struct snapshot_chunk {
+  replication::partition_id partition = 0;
+  partition_position position;  // the copy's position (the snapshot part's epoch and LSN)
+  std::uint64_t seq = 0;        // from 0, in order
+  bool last = false;
+  std::string writes;           // storage's encoding, puts only
+};
+
+// A snapshot being read on the owner.
+struct snapshot_started {
+  std::uint64_t id = 0;
+  partition_position position;
+  std::uint64_t group = 0;  // the copy holds everything of the groups before this one
 };
 
 class replica_store {
@@ -85,6 +119,8 @@ class replica_store {
   // previous table. A follower no partition waits for any more (left every
   // ISR) is waited for no more.
   virtual void set_roles(std::vector<partition_role> roles) = 0;
+  // The table set last (empty before the first).
+  virtual std::vector<partition_role> roles() const = 0;
   // `follower` has durably applied every group up to `group` it was sent.
   virtual void acknowledged(const replication::store_id& follower, std::uint64_t group) = 0;
 
@@ -93,6 +129,29 @@ class replica_store {
   // result per part. Any thread.
   virtual void apply(std::vector<replicated_part_ptr> parts, worker_id w,
                      std::function<void(std::vector<apply_result>)> done) = 0;
+
+  // Owner: takes a snapshot of partition p for `follower` between two
+  // groups and hands the stream a `snapshot` part for it in group order, so
+  // it precedes every later part of p. `ready` gets the snapshot (nullopt
+  // when this store does not own p). Any thread; callbacks run on the
+  // store's writer thread and must not block.
+  virtual void snapshot(replication::partition_id p, const replication::store_id& follower,
+                        std::function<void(std::optional<snapshot_started>)> ready) = 0;
+  // The snapshot's next chunk of about `max_bytes`, read between two
+  // groups (nullopt: the snapshot was ended or lost with a failed write).
+  virtual void next_chunk(std::uint64_t id, std::size_t max_bytes,
+                          std::function<void(std::optional<snapshot_chunk>)> got) = 0;
+  virtual void end_snapshot(std::uint64_t id) = 0;
+
+  // Follower: a chunk of the snapshot being installed here (after its
+  // `snapshot` part), in order. `done` as apply's; `installing` until the
+  // last chunk, which writes the position and applies the parts that
+  // waited for it.
+  virtual void apply_chunk(snapshot_chunk chunk, worker_id w, std::function<void(apply_result)> done) = 0;
+  // Gives up installs whose owner stopped sending chunks for a while (the
+  // parts that waited answer `gap`, so the owner sends another snapshot).
+  // Any thread; called periodically.
+  virtual void expire_installs() = 0;
 
   // Where each copy held here stands (partitions never written: absent).
   virtual std::vector<std::pair<replication::partition_id, partition_position>> positions() const = 0;

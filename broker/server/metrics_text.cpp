@@ -287,9 +287,20 @@ std::string metrics_text(const core::broker_metrics& m) {
       families::add(parts, double(ctl.owned.size()), {{"role", "owner"}});
       families::add(parts, double(ctl.following.size()), {{"role", "follower"}});
       families::add(parts, double(ctl.catching_up.size()), {{"role", "learner"}});
-      f.counter("flock_replication_refused_total",
-                "Parts from owners this store refused (stale epoch, not the next LSN, malformed).",
+      f.counter("flock_replication_refused_total", "Parts from owners this store refused (stale epoch, malformed).",
                 double(c.replication_refused));
+      f.gauge("flock_replication_snapshots_sending",
+              "Snapshots of this store's partitions on their way to followers that have no copy or another one.",
+              double(c.snapshots_sending));
+      auto& snapshots = f.family("flock_replication_snapshots_total",
+                                 "Snapshots of this store's partitions sent to followers, by result.",
+                                 MetricType::Counter);
+      families::add(snapshots, double(c.snapshots_sent), {{"result", "installed"}});
+      families::add(snapshots, double(c.snapshots_failed), {{"result", "failed"}});
+      f.counter("flock_replication_snapshot_bytes_total", "Bytes of snapshot chunks sent to followers.",
+                double(c.snapshot_bytes_sent));
+      f.counter("flock_replication_snapshots_installed_total", "Snapshots from owners installed in this store.",
+                double(c.snapshots_installed));
       auto& backlog = f.family("flock_replication_peer_backlog_groups",
                                "Groups of this store's partitions sent to a follower and not yet acknowledged.",
                                MetricType::Gauge);

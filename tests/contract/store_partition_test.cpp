@@ -5,9 +5,14 @@
 // that layout at start-up. Runs against RocksDB and memory.
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <optional>
+#include <set>
+
 #include "broker/replication/partition.hpp"
 #include "storage/keys.hpp"
 #include "storage/loader.hpp"
+#include "storage/partition_writes.hpp"
 #include "storage/record_codec.hpp"
 #include "tests/contract/store_contract_fixture.hpp"
 
@@ -198,6 +203,82 @@ TEST_P(store_contract, a_format_2_directory_is_rewritten_by_partition) {
   auto again = reopen();
   EXPECT_EQ(again.sessions.size(), 3u);
   EXPECT_EQ(log_lines().size(), logged) << "no migration or repair the second time";
+}
+
+// What the owner sends a new replica (docs/replication.md, 6): a snapshot
+// reads the partition as it was when taken, whatever is written after it,
+// in chunks, without its position record.
+TEST_P(store_contract, a_partition_snapshot_reads_the_copy_as_it_was_while_writes_go_on) {
+  struct no_stream final : ports::replication_stream {
+    void send(const replication::store_id&, std::uint64_t, std::vector<ports::replicated_part_ptr>) override {}
+  } stream;
+  constexpr replication::partition_id p = 9;
+  reopen();
+  auto* replica = store->replica();
+  ASSERT_NE(replica, nullptr);
+  replica->set_stream(&stream);
+  std::vector<ports::partition_role> roles(replication::default_partitions);
+  roles[p] = {true, 1, {}, {}};
+  replica->set_roles(roles);
+  std::vector<ports::store_op> ops;
+  for (std::uint64_t i = 1; i <= 30; ++i) {
+    auto m = make_message(100 + i, "t");
+    m->partitions = partitions({p});
+    ops.push_back(ports::message_put{m});
+    add_session(ops, p, i, 100 + i);
+  }
+  commit(std::move(ops));
+
+  std::mutex mu;
+  std::optional<ports::snapshot_started> started;
+  bool answered = false;
+  replica->snapshot(p, {0, 2}, [&](std::optional<ports::snapshot_started> s) {
+    std::lock_guard lk(mu);
+    started = s;
+    answered = true;
+  });
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(mu);
+    return answered;
+  }));
+  ASSERT_TRUE(started);
+  // Written after the snapshot: not in it.
+  commit({ports::session_delete{make_session_id(p, 1)}});
+  std::vector<ports::store_op> later;
+  add_session(later, p, 31, 131);
+  commit(std::move(later));
+
+  std::set<std::string> sessions;
+  std::size_t chunks = 0;
+  for (bool last = false; !last;) {
+    std::optional<ports::snapshot_chunk> chunk;
+    bool got = false;
+    replica->next_chunk(started->id, 300, [&](std::optional<ports::snapshot_chunk> c) {
+      std::lock_guard lk(mu);
+      chunk = std::move(c);
+      got = true;
+    });
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lk(mu);
+      return got;
+    }));
+    ASSERT_TRUE(chunk);
+    EXPECT_EQ(chunk->seq, chunks++);
+    last = chunk->last;
+    auto writes = storage::decode_writes(chunk->writes, p);
+    ASSERT_TRUE(writes);
+    for (const auto& w : *writes) {
+      EXPECT_EQ(w.op, storage::kv_write::kind::put);
+      if (w.col != column::sessions) continue;
+      EXPECT_FALSE(storage::is_position_key(w.key)) << "the follower writes the position itself, last";
+      sessions.insert(w.key);
+    }
+  }
+  replica->end_snapshot(started->id);
+  EXPECT_GT(chunks, 10u);
+  EXPECT_EQ(sessions.size(), 30u);
+  EXPECT_TRUE(sessions.contains(storage::keys::id_key(make_session_id(p, 1)))) << "deleted after the snapshot";
+  EXPECT_FALSE(sessions.contains(storage::keys::id_key(make_session_id(p, 31)))) << "written after the snapshot";
 }
 
 }  // namespace

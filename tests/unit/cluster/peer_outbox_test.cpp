@@ -255,3 +255,24 @@ TEST_F(outbox, retained_snapshots_need_a_stream_and_go_with_it) {
   p->disconnected();
   EXPECT_FALSE(p->bulk_pending());
 }
+
+// A snapshot's chunks (bulk frames) follow its snapshot part (a replication
+// group queued before them) in the stream, whichever write they share.
+TEST_F(outbox, bulk_frames_are_written_after_the_replication_groups_queued_before_them) {
+  p->connected(link, 0, cluster::protocol_current);
+  p->forward(msg(1), {}, std::make_shared<core::remote_ack>());  // a write in flight: the rest waits
+  auto marker = std::make_shared<ports::replicated_part>();
+  marker->partition = 3;
+  marker->snapshot = true;
+  ASSERT_TRUE(p->replicate(7, {marker}));
+  wire::Frame chunk;
+  chunk.mutable_snapshot_chunk()->set_partition(3);
+  p->send_bulk(chunk);
+  ASSERT_EQ(link->writes.size(), 1u);
+  p->on_written();
+  ASSERT_EQ(link->writes.size(), 2u);
+  std::vector<wire::Frame::KindCase> kinds;
+  for (const auto& f : link->writes[1].frames()) kinds.push_back(f.kind_case());
+  EXPECT_EQ(kinds, (std::vector<wire::Frame::KindCase>{wire::Frame::kReplicate, wire::Frame::kSnapshotChunk}));
+  EXPECT_TRUE(link->writes[1].frames(0).replicate().parts(0).snapshot());
+}
