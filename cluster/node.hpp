@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -368,6 +369,13 @@ class node final : public ports::cluster {
   void on_snapshot_chunk(peer& p, const wire::SnapshotChunk& c, const std::shared_ptr<inbound_link>& link);
   void on_snapshot_chunk_ack(peer& p, const wire::SnapshotChunkAck& a);
   std::map<transfer_key, snapshot_transfer> transfers_;
+  // The byte budget of every transfer together (a token bucket refilled by
+  // the tick; bursts of at most a tenth of a second's worth, or a chunk).
+  double snapshot_tokens_ = 0;
+  ports::time_point snapshot_refill_{};
+  std::deque<transfer_key> snapshot_waiting_;  // their next chunk waits for the budget
+  bool take_snapshot_budget();
+  void refill_snapshot_budget(ports::time_point now);
   struct snapshot_counters {
     std::atomic<std::size_t> sending{0};
     std::atomic<std::uint64_t> sent{0}, failed{0}, bytes{0}, installed{0};

@@ -2,6 +2,8 @@
 // peers that follow its partitions, on each peer's replication lane; parts
 // from owners applied to our store and acknowledged once durable; their
 // acknowledgements handed to our store, which releases what waited.
+#include <algorithm>
+
 #include "broker/server/log.hpp"
 #include "broker/controller/command_codec.hpp"
 #include "cluster/controller_host.hpp"
@@ -230,6 +232,12 @@ void node::start_snapshot(const transfer_key& k) {
 void node::send_snapshot_chunk(const transfer_key& k) {
   auto it = transfers_.find(k);
   if (it == transfers_.end() || it->second.id == 0 || it->second.streaming) return;
+  if (!take_snapshot_budget()) {
+    if (std::find(snapshot_waiting_.begin(), snapshot_waiting_.end(), k) == snapshot_waiting_.end())
+      snapshot_waiting_.push_back(k);
+    it->second.touched = steady_now();  // waiting for the budget is not a stall
+    return;
+  }
   it->second.streaming = true;
   replica_->next_chunk(it->second.id, snapshot_chunk_bytes, [gate = replica_gate_, k, id = it->second.id](
                                                                std::optional<ports::snapshot_chunk> c) {
@@ -258,6 +266,31 @@ void node::send_snapshot_chunk(const transfer_key& k) {
   });
 }
 
+bool node::take_snapshot_budget() {
+  if (opts_.replication_snapshot_bytes_per_s == 0) return true;
+  if (snapshot_refill_ == ports::time_point{}) {  // the first: a full burst
+    snapshot_refill_ = steady_now();
+    snapshot_tokens_ = std::max<double>(static_cast<double>(opts_.replication_snapshot_bytes_per_s) / 10,
+                                        snapshot_chunk_bytes);
+  }
+  if (snapshot_tokens_ < snapshot_chunk_bytes) return false;
+  snapshot_tokens_ -= snapshot_chunk_bytes;
+  return true;
+}
+
+void node::refill_snapshot_budget(ports::time_point now) {
+  if (opts_.replication_snapshot_bytes_per_s == 0 || snapshot_refill_ == ports::time_point{}) return;
+  const double rate = static_cast<double>(opts_.replication_snapshot_bytes_per_s);
+  const double seconds = std::chrono::duration<double>(now - snapshot_refill_).count();
+  snapshot_refill_ = now;
+  snapshot_tokens_ = std::min(snapshot_tokens_ + rate * seconds, std::max<double>(rate / 10, snapshot_chunk_bytes));
+  while (!snapshot_waiting_.empty() && snapshot_tokens_ >= snapshot_chunk_bytes) {
+    const auto k = snapshot_waiting_.front();
+    snapshot_waiting_.pop_front();
+    send_snapshot_chunk(k);
+  }
+}
+
 void node::end_transfer(const transfer_key& k, const char* why) {
   auto it = transfers_.find(k);
   if (it == transfers_.end()) return;
@@ -268,10 +301,12 @@ void node::end_transfer(const transfer_key& k, const char* why) {
   }
   if (it->second.id != 0) replica_->end_snapshot(it->second.id);
   transfers_.erase(it);
+  std::erase(snapshot_waiting_, k);
   snapshot_counters_->sending.store(transfers_.size(), std::memory_order_relaxed);
 }
 
 void node::expire_transfers(ports::time_point now) {
+  refill_snapshot_budget(now);
   std::vector<transfer_key> expired;
   for (const auto& [k, t] : transfers_)
     if (now - t.touched > transfer_timeout) expired.push_back(k);

@@ -15,10 +15,15 @@ struct options {
   std::vector<std::string> seeds;         // HOST:PORT of nodes to join through
   std::string dns;                        // NAME:PORT resolved every dns_interval (a headless Service)
   std::chrono::milliseconds heartbeat{500};
-  std::chrono::milliseconds failure_timeout{5000};
+  std::chrono::milliseconds failure_timeout{5000};  // silent this long: the peer is down, its routes go
   // A follower whose acknowledgement an owner has waited for this long is
   // shrunk from the ISR of the owner's partitions (replication).
-  std::chrono::milliseconds replication_lag_timeout{2000};  // silent this long: the peer is down, its routes go
+  std::chrono::milliseconds replication_lag_timeout{2000};
+  // Snapshots of our partitions sent to followers, all together, at most
+  // this many bytes per second (docs/replication.md, 6), so catching a
+  // follower up never takes the disk or the link from live traffic.
+  // 0: unlimited.
+  std::size_t replication_snapshot_bytes_per_s = 32u << 20;
   std::chrono::milliseconds claim_timeout{3000};    // a connect waits this long for silent peers
   std::chrono::milliseconds ack_timeout{2000};      // a publisher's ack waits this long for a peer
   std::chrono::milliseconds dns_interval{5000};

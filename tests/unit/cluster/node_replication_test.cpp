@@ -144,9 +144,9 @@ struct replication_stream : ::testing::Test {
 };
 
 std::vector<ports::store_op> session_in(replication::partition_id p, std::uint64_t counter,
-                                       std::uint64_t message_id) {
+                                       std::uint64_t message_id, std::size_t payload = 100) {
   const auto sid = replication::make_session_id(p, counter);
-  auto m = flock::testing::make_message(message_id, "t", std::string(100, 'x'));
+  auto m = flock::testing::make_message(message_id, "t", std::string(payload, 'x'));
   m->partitions = flock::testing::partitions({p});
   return {flock::testing::make_session(sid, "c" + std::to_string(counter)), ports::subscription_put{sid, "a/#", {}},
           ports::message_put{m}, ports::queued_put{sid, message_id, {1, false, {}}}};
@@ -233,6 +233,34 @@ TEST_F(replication_stream, an_idle_partitions_follower_gets_the_copy_without_a_w
   EXPECT_TRUE(ports::same_copy(b.store->positions().at(0).second, a.store->positions().at(0).second));
   EXPECT_TRUE(a.host.wait_unlocked([&] { return a.node->status().snapshots_sent == 1; }));
   EXPECT_EQ(b.node->status().snapshots_installed, 1u);
+}
+
+// Snapshots share a byte budget (replication_snapshot_bytes_per_s): a copy
+// of about 1.25 MiB at 1 MiB/s, a burst of one 256 KiB chunk allowed,
+// takes at least about a second however fast the link is.
+TEST_F(replication_stream, snapshots_keep_to_their_byte_budget) {
+  auto o = options_for("a", {"a", "b"}, 0);
+  o.replication_snapshot_bytes_per_s = 1u << 20;
+  auto& a = start_with("a", o, {0xA, 1});
+  auto& b = start("b", "a", {0xB, 2});
+  ASSERT_TRUE(a.host.wait_unlocked([&] { return connected("a") && connected("b"); }));
+  for (std::uint64_t i = 1; i <= 300; ++i) {
+    auto ops = session_in(P, i, 1000 + i, 4096);
+    a.store->append(ops);
+  }
+  ASSERT_TRUE(a.store->flush(5s));
+  a.store->set_roles(owner_of_p(b.id));
+  const auto started = std::chrono::steady_clock::now();
+  auto ops = session_in(P, 301, 1301);
+  a.store->append(ops);  // b answers gap: the snapshot starts at once
+  ASSERT_TRUE(a.host.wait_unlocked([&] { return a.node->status().snapshots_sent == 1; }, 20s));
+  const auto took = std::chrono::steady_clock::now() - started;
+  const auto bytes = a.node->status().snapshot_bytes_sent;
+  EXPECT_GT(bytes, 1200000u);
+  // The first chunk is the burst; the rest at 1 MiB/s.
+  const double least = static_cast<double>(bytes - (256u << 10)) / (1u << 20);
+  EXPECT_GE(std::chrono::duration<double>(took).count(), least * 0.95) << bytes << " bytes";
+  EXPECT_EQ(b.range(), a.range());
 }
 
 TEST_F(replication_stream, a_cut_stream_sends_what_was_not_acknowledged_again) {
