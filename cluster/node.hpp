@@ -353,6 +353,9 @@ class node final : public ports::cluster {
   static constexpr std::size_t max_transfers_per_follower = 4;
   static constexpr ports::duration transfer_timeout = std::chrono::seconds(10);
   void start_snapshot(const transfer_key& k);
+  std::vector<transfer_key> transfers_to(const replication::store_id& f) const;
+  // Where our store's copies stand (replica_ attached).
+  std::map<replication::partition_id, ports::partition_position> own_positions() const;
   void send_snapshot_chunk(const transfer_key& k);
   void end_transfer(const transfer_key& k, const char* why);
   void expire_transfers(ports::time_point now);

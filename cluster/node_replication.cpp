@@ -168,13 +168,11 @@ void node::request_isr_changes(ports::time_point now) {
     if (auto it = follower_positions_.find(f.id); it != follower_positions_.end()) f.reported = it->second;
     for (const auto& [k, since] : behind_since_)
       if (k.first == f.id && now - since >= std::chrono::seconds(1)) f.behind.insert(k.second);
-    for (const auto& [k, t] : transfers_)
-      if (k.first == f.id) f.behind.insert(k.second);
+    for (const auto& k : transfers_to(f.id)) f.behind.insert(k.second);
     followers.push_back(std::move(f));
   });
-  std::map<replication::partition_id, ports::partition_position> mine;
-  for (const auto& [p, pos] : replica_->positions()) mine[p] = pos;
-  const auto requests = isr_requests(e->state(), {store_identity_.hi, store_identity_.lo}, followers, mine);
+  const auto requests =
+      isr_requests(e->state(), {store_identity_.hi, store_identity_.lo}, followers, own_positions());
   if (requests.empty()) return;
   if (e->leads()) {
     for (const auto& c : requests) controller_->propose(c);
@@ -197,9 +195,7 @@ void node::start_snapshot(const transfer_key& k) {
   if (!replica_ || transfers_.contains(k)) return;
   // Asked again once it is back (its hello reply says where it stands).
   if (peer* p = peer_by_store({k.first.hi, k.first.lo}); !p || !p->ready()) return;
-  std::size_t to_follower = 0;
-  for (const auto& [key, t] : transfers_) to_follower += key.first == k.first;
-  if (to_follower >= max_transfers_per_follower) return;  // the next gap asks again
+  if (transfers_to(k.first).size() >= max_transfers_per_follower) return;  // the next gap asks again
   transfers_[k].touched = steady_now();
   snapshot_counters_->sending.store(transfers_.size(), std::memory_order_relaxed);
   replica_->snapshot(k.second, k.first, [gate = replica_gate_, k](std::optional<ports::snapshot_started> s) {
@@ -291,6 +287,19 @@ void node::refill_snapshot_budget(ports::time_point now) {
   }
 }
 
+std::vector<node::transfer_key> node::transfers_to(const replication::store_id& f) const {
+  std::vector<transfer_key> out;
+  for (auto it = transfers_.lower_bound({f, 0}); it != transfers_.end() && it->first.first == f; ++it)
+    out.push_back(it->first);
+  return out;
+}
+
+std::map<replication::partition_id, ports::partition_position> node::own_positions() const {
+  std::map<replication::partition_id, ports::partition_position> out;
+  for (const auto& [p, pos] : replica_->positions()) out[p] = pos;
+  return out;
+}
+
 void node::end_transfer(const transfer_key& k, const char* why) {
   auto it = transfers_.find(k);
   if (it == transfers_.end()) return;
@@ -328,10 +337,7 @@ void node::follower_connected(peer& p, const wire::HelloReply& reply) {
   for (const auto& x : reply.positions())
     if (x.partition() < replication::default_partitions)
       reported[static_cast<replication::partition_id>(x.partition())] = {x.epoch(), x.lsn()};
-  std::vector<transfer_key> restart;
-  for (const auto& [k, t] : transfers_)
-    if (k.first == f) restart.push_back(k);
-  for (const auto& k : restart) {
+  for (const auto& k : transfers_to(f)) {
     end_transfer(k, nullptr);
     start_snapshot(k);
   }
@@ -341,18 +347,14 @@ void node::forget_follower(const replication::store_id& f) {
   follower_positions_.erase(f);
   follower_acks_.erase(f);
   std::erase_if(behind_since_, [&](const auto& e) { return e.first.first == f; });
-  std::vector<transfer_key> ended;
-  for (const auto& [k, t] : transfers_)
-    if (k.first == f) ended.push_back(k);
-  for (const auto& k : ended) end_transfer(k, "the follower was forgotten");
+  for (const auto& k : transfers_to(f)) end_transfer(k, "the follower was forgotten");
 }
 
 void node::catch_up_followers(ports::time_point now) {
   if (!replica_) return;
   const auto roles = replica_->roles();
   if (roles.empty()) return;
-  std::map<replication::partition_id, ports::partition_position> mine;
-  for (const auto& [partition, pos] : replica_->positions()) mine[partition] = pos;
+  const auto mine = own_positions();
   std::map<transfer_key, ports::time_point> still;
   for (std::size_t i = 0; i < roles.size(); ++i) {
     const auto& role = roles[i];

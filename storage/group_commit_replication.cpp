@@ -56,11 +56,14 @@ void group_commit_store::acknowledged(const replication::store_id& follower, std
 void group_commit_store::replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles,
                                    std::vector<snapshot_request>& starts) {
   std::map<replication::partition_id, std::string> shares;
+  std::vector<replication::partition_id> unowned;
   for (const auto& w : batch) {
     auto p = partition_of_write(w);
-    if (p && *p < roles.size() && roles[*p].owner) encode_writes(w, shares[*p]);
+    if (!p) continue;
+    if (*p < roles.size() && roles[*p].owner) encode_writes(w, shares[*p]);
+    else if (unowned.empty() || unowned.back() != *p) unowned.push_back(*p);
   }
-  if (shares.empty() && starts.empty()) return;
+  if (shares.empty() && starts.empty() && unowned.empty()) return;
   std::map<replication::store_id, std::vector<ports::replicated_part_ptr>> out;
   std::vector<replication::store_id> wait_for;
   ports::replication_stream* stream = nullptr;
@@ -68,6 +71,8 @@ void group_commit_store::replicate(ticket t, kv_batch& batch, const std::vector<
   {
     std::lock_guard lk(mu_);
     stream = stream_;
+    for (auto p : unowned)
+      if (p < positions_.size() && positions_[p].lsn == 0) positions_[p] = unnamed_copy;
     for (auto& req : starts) {
       started.emplace_back();
       const auto p = req.partition;
@@ -181,6 +186,25 @@ void group_commit_store::serve_snapshot_reads() {
   }
 }
 
+// A part continues a copy only from exactly its base: the same history.
+// A missing LSN, another base epoch, or a copy whose content no position
+// names (written before replication, or a snapshot given up half way) does
+// not; an empty copy (0, 0) follows an owner's first part, whose base is
+// its own empty copy.
+bool group_commit_store::follows(const ports::replicated_part& part, const ports::partition_position& pos) {
+  return part.lsn == pos.lsn + 1 && part.base_epoch == pos.epoch && (pos.epoch != 0 || pos.lsn == 0);
+}
+
+bool group_commit_store::append_part(const ports::replicated_part& part, ports::partition_position& pos) {
+  auto writes = decode_writes(part.writes, part.partition);
+  if (!writes) return false;
+  open_applied_.insert(open_applied_.end(), std::make_move_iterator(writes->begin()),
+                       std::make_move_iterator(writes->end()));
+  pos = {part.epoch, part.lsn};
+  open_applied_.push_back(position_write(part.partition, pos));
+  return true;
+}
+
 ports::apply_result group_commit_store::apply_part(const ports::replicated_part& part, ports::time_point now,
                                                    bool& added, released& out) {
   ports::apply_result r{part.partition, ports::apply_status::malformed, {}};
@@ -230,17 +254,9 @@ ports::apply_result group_commit_store::apply_part(const ports::replicated_part&
     }
   } else if (pos.lsn != 0 && part.epoch == pos.epoch && part.lsn <= pos.lsn) {
     r.status = ports::apply_status::applied;  // a resend: durable once what is open now is
-  } else if (part.lsn != pos.lsn + 1 || part.base_epoch != pos.epoch || (pos.epoch == 0 && pos.lsn != 0)) {
-    // A missing LSN, a history that differs, or a copy whose content no
-    // position names (written before replication, or a snapshot given up
-    // half way): a snapshot. An empty copy (0, 0) follows an owner's
-    // first part, whose base is its own empty copy.
-    r.status = ports::apply_status::gap;
-  } else if (auto writes = decode_writes(part.writes, part.partition)) {
-    open_applied_.insert(open_applied_.end(), std::make_move_iterator(writes->begin()),
-                         std::make_move_iterator(writes->end()));
-    pos = {part.epoch, part.lsn};
-    open_applied_.push_back(position_write(part.partition, pos));
+  } else if (!follows(part, pos)) {
+    r.status = ports::apply_status::gap;  // a snapshot
+  } else if (append_part(part, pos)) {
     r.status = ports::apply_status::applied;
     r.position = pos;
     added = true;
@@ -340,16 +356,8 @@ void group_commit_store::apply_chunk(ports::snapshot_chunk chunk, ports::worker_
         // it (its apply answers gap: the owner sends another snapshot).
         auto held = std::move(in.held);
         in.held.clear();
-        for (const auto& part : held) {
-          if (part->lsn <= pos.lsn) continue;
-          if (part->lsn != pos.lsn + 1 || part->base_epoch != pos.epoch) break;
-          auto writes = decode_writes(part->writes, part->partition);
-          if (!writes) break;
-          open_applied_.insert(open_applied_.end(), std::make_move_iterator(writes->begin()),
-                               std::make_move_iterator(writes->end()));
-          pos = {part->epoch, part->lsn};
-          open_applied_.push_back(position_write(part->partition, pos));
-        }
+        for (const auto& part : held)
+          if (part->lsn > pos.lsn && (!follows(*part, pos) || !append_part(*part, pos))) break;
         finish_install(inst, true, out);
         r.status = ports::apply_status::applied;
       }

@@ -149,9 +149,8 @@ bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_
   kv_batch batch;
   batch.reserve(ops.size() + applied.size() + 4);
   for (const auto& op : ops) encode_op(op, time, batch);
-  note_unreplicated(batch, roles);
-  if (roles) replicate(t, batch, *roles, starts);
-  for (auto& s : starts) s.ready(std::nullopt);  // replication off
+  static const std::vector<ports::partition_role> no_roles;  // replication off
+  replicate(t, batch, roles ? *roles : no_roles, starts);
   batch.insert(batch.end(), std::make_move_iterator(applied.begin()), std::make_move_iterator(applied.end()));
   if (batch.empty()) return true;  // only snapshots started here
 
@@ -189,19 +188,6 @@ bool group_commit_store::commit(ticket t, std::vector<ports::store_op>& ops, kv_
   std::lock_guard lk(mu_);
   stats_.coalesced += dropped;
   return true;
-}
-
-void group_commit_store::note_unreplicated(const kv_batch& batch, const role_table& roles) {
-  std::vector<replication::partition_id> touched;
-  for (const auto& w : batch) {
-    auto p = partition_of_write(w);
-    if (!p || *p >= positions_.size() || (roles && *p < roles->size() && (*roles)[*p].owner)) continue;
-    if (touched.empty() || touched.back() != *p) touched.push_back(*p);
-  }
-  if (touched.empty()) return;
-  std::lock_guard lk(mu_);
-  for (auto p : touched)
-    if (positions_[p].lsn == 0) positions_[p] = unnamed_copy;
 }
 
 void group_commit_store::note_failure(const std::string& error) {

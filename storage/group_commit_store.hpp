@@ -160,18 +160,21 @@ class group_commit_store final : public ports::store, public ports::replica_stor
               std::vector<snapshot_request>& starts);
   // The owned partitions' shares of the group: LSNs, position records into
   // `batch`, parts to the followers (after the markers of the snapshots
-  // starting here), the wait set.
+  // starting here), the wait set. Partitions written here without owning
+  // them (no roles: replication off or not yet placed; before slice 5, a
+  // session of a partition owned elsewhere) that had no position get
+  // unnamed_copy.
   void replicate(ticket t, kv_batch& batch, const std::vector<ports::partition_role>& roles,
                  std::vector<snapshot_request>& starts);
-  // Owner, writer thread: the snapshots asked for start at group t (their
-  // parts go to `out` ahead of the group's own).
-  void start_snapshots(kv_batch& batch, const std::vector<ports::partition_role>& roles,
-                       std::map<replication::store_id, std::vector<ports::replicated_part_ptr>>& out);
   // Writer thread: chunk reads and ends of snapshots.
   void serve_snapshot_reads();
   // Callbacks of applies, to run on their worker once what is applied so
   // far is durable here.
   using released = std::vector<std::pair<ports::worker_id, std::function<void()>>>;
+  static bool follows(const ports::replicated_part& part, const ports::partition_position& pos);
+  // Under mu_: the part's writes and the copy's new position join the open
+  // group; false (nothing added) when they do not decode inside the partition.
+  bool append_part(const ports::replicated_part& part, ports::partition_position& pos);
   // Under mu_: one part from an owner (the checks of apply()); true in
   // `added` when it joined the open group.
   ports::apply_result apply_part(const ports::replicated_part& part, ports::time_point now, bool& added,
@@ -183,10 +186,6 @@ class group_commit_store final : public ports::store, public ports::replica_stor
   // Takes mu_'s lock `lk` and releases it: queues `out` behind the open
   // group (or posts it, when everything is durable already).
   void release_applied(std::unique_lock<std::mutex>& lk, bool wake, released out);
-  // Writer thread: partitions this store writes without owning them (no
-  // roles yet, or before slice 5 a session of a partition owned elsewhere)
-  // and that had no position get unnamed_copy.
-  void note_unreplicated(const kv_batch& batch, const role_table& roles);
   void note_failure(const std::string& error);
   void mark_durable(ticket t);
   // Under mu_: nothing waits in the open group (neither ops nor applied parts).

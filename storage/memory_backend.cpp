@@ -6,14 +6,19 @@
 namespace flock::storage {
 namespace {
 
+// The records of one column with begin <= key < end, until fn returns false.
+template <class Column, class Fn>
+void scan_column_range(const Column& col, std::string_view begin, std::string_view end, Fn&& fn) {
+  for (auto it = col.lower_bound(begin); it != col.end() && it->first < end; ++it)
+    if (!fn(it->first, it->second)) return;
+}
+
 class copied_view final : public kv_view {
  public:
   explicit copied_view(decltype(memory_disk::columns) columns) : columns_(std::move(columns)) {}
   void scan_range(column c, std::string_view begin, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) const override {
-    const auto& col = columns_[static_cast<std::size_t>(c)];
-    for (auto it = col.lower_bound(begin); it != col.end() && it->first < end; ++it)
-      if (!fn(it->first, it->second)) return;
+    scan_column_range(columns_[static_cast<std::size_t>(c)], begin, end, fn);
   }
 
  private:
@@ -54,8 +59,10 @@ class memory_backend final : public kv_backend {
   void scan_range(column c, std::string_view begin, std::string_view end,
                   const std::function<void(std::string_view, std::string_view)>& fn) const override {
     std::lock_guard lock(disk_->mu);
-    const auto& col = disk_->columns[static_cast<std::size_t>(c)];
-    for (auto it = col.lower_bound(begin); it != col.end() && it->first < end; ++it) fn(it->first, it->second);
+    scan_column_range(disk_->columns[static_cast<std::size_t>(c)], begin, end, [&](auto k, auto v) {
+      fn(k, v);
+      return true;
+    });
   }
 
   std::optional<std::string> get(column c, std::string_view key) const override {

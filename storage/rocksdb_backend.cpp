@@ -96,6 +96,22 @@ rocksdb::ColumnFamilyOptions cf_options(column c, const std::shared_ptr<rocksdb:
   return o;
 }
 
+// The records of one column with begin <= key < end, until fn returns
+// false; at `snapshot` (null: now).
+void scan_rocksdb_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snapshot,
+                        const std::string& dir, column c, std::string_view begin, std::string_view end,
+                        const std::function<bool(std::string_view, std::string_view)>& fn) {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // one partition read once (load, or a copy for a peer): keep the working set cached
+  ro.snapshot = snapshot;
+  const rocksdb::Slice upper(end.data(), end.size());
+  ro.iterate_upper_bound = &upper;  // stops at the range's end instead of reading into the next partition
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
+  for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next())
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) return;
+  if (!it->status().ok()) throw_status(dir, it->status(), "column family " + std::string(column_name(c)) + ": ");
+}
+
 // A RocksDB snapshot: reads see the database as it was when it was taken.
 class snapshot_view final : public kv_view {
  public:
@@ -105,15 +121,7 @@ class snapshot_view final : public kv_view {
 
   void scan_range(column c, std::string_view begin, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& fn) const override {
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;  // a copy for a peer: keep the live working set cached
-    ro.snapshot = snapshot_;
-    const rocksdb::Slice upper(end.data(), end.size());
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, columns_[static_cast<std::size_t>(c)]));
-    for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next())
-      if (!fn(it->key().ToStringView(), it->value().ToStringView())) return;
-    if (!it->status().ok()) throw_status(dir_, it->status(), "column family " + std::string(column_name(c)) + ": ");
+    scan_rocksdb_range(*db_, columns_[static_cast<std::size_t>(c)], snapshot_, dir_, c, begin, end, fn);
   }
 
  private:
@@ -203,14 +211,10 @@ class rocksdb_backend final : public kv_backend {
 
   void scan_range(column c, std::string_view begin, std::string_view end,
                   const std::function<void(std::string_view, std::string_view)>& fn) const override {
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;
-    const rocksdb::Slice upper(end.data(), end.size());
-    ro.iterate_upper_bound = &upper;  // stops at the range's end instead of reading into the next partition
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handle(c)));
-    for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next())
-      fn(it->key().ToStringView(), it->value().ToStringView());
-    if (!it->status().ok()) throw_status(dir_, it->status(), "column family " + std::string(column_name(c)) + ": ");
+    scan_rocksdb_range(*db_, handle(c), nullptr, dir_, c, begin, end, [&](std::string_view k, std::string_view v) {
+      fn(k, v);
+      return true;
+    });
   }
 
   std::optional<std::string> get(column c, std::string_view key) const override {

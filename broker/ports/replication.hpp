@@ -81,7 +81,7 @@ class replication_stream {
 enum class apply_status : std::uint8_t {
   applied,      // durable here (or already was: a resend)
   stale_epoch,  // older than the epoch this store knows for the partition
-  gap,          // not the next LSN: the sender must resend from `position`
+  gap,          // does not follow this copy (or there is none): the owner sends a snapshot
   malformed,    // the writes do not decode or leave the partition's range
   installing,   // a snapshot of the partition is being installed here; the part waits for it
 };

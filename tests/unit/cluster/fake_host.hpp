@@ -13,8 +13,27 @@
 #include <vector>
 
 #include "broker/ports/cluster.hpp"
+#include "cluster/options.hpp"
 
 namespace flock::testing {
+
+// Node `name` of an in-process cluster of `all` on a memory network (an
+// address is a name): the others are its seeds, timers are short, and
+// every node expects all of them to bootstrap the replication controller.
+inline cluster::options member_options(const std::string& name, const std::vector<std::string>& all,
+                                       std::uint32_t replication_factor, std::chrono::milliseconds failure_timeout) {
+  cluster::options o;
+  o.node_name = name;
+  o.listen = name;
+  for (const auto& other : all)
+    if (other != name) o.seeds.push_back(other);
+  o.heartbeat = std::chrono::milliseconds(20);
+  o.failure_timeout = failure_timeout;
+  o.join_timeout = std::chrono::milliseconds(0);
+  o.replication_factor = replication_factor;
+  o.cluster_expect = all.size();
+  return o;
+}
 
 class fake_host final : public ports::cluster_host {
  public:

@@ -39,16 +39,8 @@ struct replicated : ::testing::Test {
   std::map<std::string, member> members;
 
   cluster::options options_for(const std::string& name) {
-    cluster::options o;
-    o.node_name = name;
-    o.listen = name;
-    for (const auto& other : names)
-      if (other != name) o.seeds.push_back(other);
-    o.heartbeat = 20ms;
-    o.failure_timeout = 600ms;
-    o.join_timeout = 0ms;
-    o.replication_factor = 2;
-    o.cluster_expect = 3;
+    auto o = flock::testing::member_options(name, names, 2, 600ms);
+    o.cluster_expect = 3;  // the first three create the controller; a later node joins it
     return o;
   }
   // Starts `name` on its data (kept from before, when it ran already).

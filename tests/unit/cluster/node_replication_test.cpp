@@ -101,17 +101,7 @@ struct replication_stream : ::testing::Test {
   // factor 0: no controller, the test sets the roles; 2: the controller's map does.
   static cluster::options options_for(const std::string& name, const std::vector<std::string>& all,
                                       std::uint32_t factor) {
-    cluster::options o;
-    o.node_name = name;
-    o.listen = name;
-    for (const auto& other : all)
-      if (other != name) o.seeds.push_back(other);
-    o.heartbeat = 20ms;
-    o.failure_timeout = 300ms;
-    o.join_timeout = 0ms;
-    o.replication_factor = factor;
-    o.cluster_expect = all.size();
-    return o;
+    return flock::testing::member_options(name, all, factor, 300ms);
   }
   member& start(const std::string& name, const std::string& other, ports::store_identity id,
                 std::uint32_t factor = 0) {
